@@ -1,0 +1,143 @@
+"""Plain models shared by every stage. No provider field names, no JSON here.
+
+Each provider module owns the converter from its payloads to these classes; the
+store owns the mapping to rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import attrs
+
+CATEGORIES = (
+    "music", "comedy", "theater", "arts", "film", "sports", "food_drink",
+    "nightlife", "family", "learning", "community", "wellness", "other",
+)
+STATUSES = ("scheduled", "cancelled", "postponed", "rescheduled")
+SOURCES = ("ticketmaster", "eventbrite", "yelp", "meetup")
+
+_EVENT_NAMESPACE = uuid.UUID("6f1c3f52-4f0e-4b5c-9a51-2f1f5f2d7a10")
+
+
+def event_id_for(source: str, source_id: str) -> uuid.UUID:
+    """The stable id of the canonical event first created from one provider record."""
+    return uuid.uuid5(_EVENT_NAMESPACE, f"{source}:{source_id}")
+
+
+@attrs.frozen
+class Area:
+    """A circle on the map: the whole city, or one tile of it."""
+
+    lat: float
+    lon: float
+    radius_km: float
+
+
+@attrs.frozen
+class Window:
+    """A half-open UTC time window [start, end)."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+
+@attrs.frozen
+class City:
+    """A city preset or an ad-hoc ``--near`` area."""
+
+    slug: str
+    name: str
+    area: Area
+    timezone: str
+    country: str
+
+
+@attrs.frozen
+class Query:
+    """One unit of discovery work: (source, area tile, time window)."""
+
+    source: str
+    area: Area
+    window: Window
+
+    @property
+    def key(self) -> str:
+        """A stable text key, used for checkpoints and logs."""
+        a, w = self.area, self.window
+        return (
+            f"{self.source}:{a.lat:.5f},{a.lon:.5f},{a.radius_km:g}km:"
+            f"{w.start.isoformat()}/{w.end.isoformat()}"
+        )
+
+
+@attrs.frozen
+class RawRecord:
+    """One provider record as fetched, secrets already removed."""
+
+    source: str
+    source_id: str
+    payload: dict[str, Any] = attrs.field(repr=False)
+    fetched_at: dt.datetime
+
+
+@attrs.frozen
+class Page:
+    """One fetched page: its records, the cursor of the next page (None at the end)."""
+
+    records: list[dict[str, Any]]
+    next_cursor: Any | None
+    total: int | None = None
+
+
+@attrs.frozen
+class Event:
+    """One event as a provider describes it, normalised.
+
+    ``starts_at``/``ends_at`` are timezone-aware UTC instants; ``timezone`` is IANA.
+    ``starts_at`` is None only when the provider marks the date TBA/TBD (``date_tba``).
+    """
+
+    source: str
+    source_id: str
+    title: str
+    starts_at: dt.datetime | None
+    timezone: str | None
+    ends_at: dt.datetime | None = None
+    date_tba: bool = False
+    description: str | None = None
+    venue_name: str | None = None
+    address: str | None = None
+    locality: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    price_min: float | None = None
+    price_max: float | None = None
+    currency: str | None = None
+    is_free: bool | None = None
+    url: str | None = None
+    image_url: str | None = None
+    status: str = "scheduled"
+    fetched_at: dt.datetime | None = None
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        return event_id_for(self.source, self.source_id)
+
+
+@attrs.frozen
+class Reject:
+    """A record that failed validation, kept with its reason."""
+
+    source: str
+    source_id: str | None
+    reason: str
+    detail: str
+    raw: dict[str, Any] = attrs.field(repr=False)

@@ -1,0 +1,381 @@
+"""The Trio-native store over psycopg's async API.
+
+psycopg's async API is asyncio; it runs here through trio-asyncio and never leaves
+this package. Every public coroutine of ``Store`` is a plain Trio coroutine.
+psycopg errors are translated here: connection failures become
+``DatabaseUnavailable``; anything else is a bug and propagates.
+
+Cancellation: cancelling a Store call cancels the running statement; a batch
+transaction that is cancelled rolls back, so a batch is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any, TypeVar
+
+import attrs
+import trio
+
+# trio_asyncio must be imported before psycopg: it patches asyncio.get_running_loop,
+# which psycopg binds at import time.
+import trio_asyncio  # isort: split
+import psycopg
+from psycopg.rows import dict_row
+
+from ..config import Settings
+from ..errors import DatabaseUnavailable
+from ..model import Event, Reject
+from .server import start_embedded
+
+T = TypeVar("T")
+
+EVENT_COLUMNS = (
+    "id", "city", "title", "description", "starts_at", "ends_at", "timezone",
+    "venue_name", "address", "locality", "postal_code", "country", "lat", "lon",
+    "category", "price_min", "price_max", "currency", "is_free", "url", "image_url",
+    "status", "quality_score", "first_seen_at", "last_seen_at", "updated_at",
+)
+# Columns a crawl writes; compared to decide whether a re-seen event changed.
+_CONTENT_COLUMNS = (
+    "title", "description", "starts_at", "ends_at", "timezone", "venue_name", "address",
+    "locality", "postal_code", "country", "lat", "lon", "category", "price_min", "price_max",
+    "currency", "is_free", "url", "image_url", "status", "date_tba",
+)
+_BATCH_COLUMNS = ("id", "city", *_CONTENT_COLUMNS, "source", "source_id", "fetched_at", "raw")
+
+_CREATE_BATCH_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS _batch_events (
+    id uuid, city text, title text, description text, starts_at timestamptz, ends_at timestamptz,
+    timezone text, venue_name text, address text, locality text, postal_code text, country text,
+    lat double precision, lon double precision, category text, price_min numeric, price_max numeric,
+    currency text, is_free boolean, url text, image_url text, status text, date_tba boolean,
+    source text, source_id text, fetched_at timestamptz, raw jsonb
+) ON COMMIT DELETE ROWS
+"""
+
+_UPSERT_EVENTS = f"""
+INSERT INTO events AS e (id, city, {", ".join(_CONTENT_COLUMNS)})
+SELECT DISTINCT ON (id) id, city, {", ".join(_CONTENT_COLUMNS)}
+FROM _batch_events ORDER BY id, fetched_at DESC
+ON CONFLICT (id) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _CONTENT_COLUMNS)},
+    last_seen_at = now(),
+    updated_at = CASE
+        WHEN ({", ".join(f"e.{c}" for c in _CONTENT_COLUMNS)})
+             IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _CONTENT_COLUMNS)})
+        THEN now() ELSE e.updated_at END
+RETURNING (xmax = 0) AS inserted
+"""
+
+_UPSERT_SOURCES = """
+INSERT INTO event_sources (source, source_id, event_id, url, fetched_at, raw)
+SELECT DISTINCT ON (source, source_id) source, source_id, id, url, fetched_at, raw
+FROM _batch_events ORDER BY source, source_id, fetched_at DESC
+ON CONFLICT (source, source_id) DO UPDATE SET
+    event_id = EXCLUDED.event_id, url = EXCLUDED.url,
+    fetched_at = EXCLUDED.fetched_at, raw = EXCLUDED.raw
+"""
+
+_MIGRATION_LOCK = 0x5CE7E5C0  # pg_advisory_lock key serialising migrations across processes
+
+
+@attrs.frozen
+class WriteResult:
+    inserted: int
+    updated: int
+    rejected: int
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced by ``***``."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    folder = resources.files(__package__).joinpath("migrations")
+    found = []
+    for entry in folder.iterdir():
+        if match := re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name):
+            found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _batch_row(city: str, event: Event) -> tuple[Any, ...]:
+    values = attrs.asdict(event, recurse=False)
+    return (
+        str(event.event_id),
+        city,
+        *(values[c] for c in _CONTENT_COLUMNS),
+        event.source,
+        event.source_id,
+        event.fetched_at or dt.datetime.now(dt.UTC),
+        json.dumps(event.raw, default=_json_default, ensure_ascii=False),
+    )
+
+
+class Store:
+    """The database, Trio-native. Build it with ``open_store``."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], url: str) -> None:
+        self._conn = conn
+        self.url = url
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await trio_asyncio.aio_as_trio(fn)(*args)
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(f"database connection lost: {_first_line(exc)}") from exc
+
+    # -- schema --------------------------------------------------------------
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations in order, each in its own transaction; returns their names.
+
+        Safe when several processes migrate at once (an advisory lock serialises them).
+        """
+        return await self._run(self._migrate)
+
+    async def _migrate(self) -> list[str]:
+        applied: list[str] = []
+        async with self._conn.cursor() as cur:
+            await cur.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            try:
+                await cur.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version int PRIMARY KEY, name text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                await self._conn.commit()
+                await cur.execute("SELECT version FROM schema_migrations")
+                done = {row[0] for row in await cur.fetchall()}
+                for version, name, sql in _migrations():
+                    if version in done:
+                        continue
+                    async with self._conn.transaction():
+                        await cur.execute(sql)
+                        await cur.execute(
+                            "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                            (version, name),
+                        )
+                    applied.append(f"{version:04d}_{name}")
+            finally:
+                await cur.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+                await self._conn.commit()
+        return applied
+
+    async def info(self) -> dict[str, Any]:
+        """Server version, applied migrations and row counts."""
+        return await self._run(self._info)
+
+    async def _info(self) -> dict[str, Any]:
+        async with self._conn.cursor() as cur:
+            await cur.execute("SHOW server_version")
+            version = (await cur.fetchone())[0]
+            await cur.execute("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+            migrations = [f"{v:04d}_{n}" for v, n, _ in await cur.fetchall()]
+            counts = {}
+            for table in ("events", "event_sources", "crawl_runs", "rejects"):
+                await cur.execute(f"SELECT count(*) FROM {table}")
+                counts[table] = (await cur.fetchone())[0]
+        await self._conn.commit()
+        pending = [f"{v:04d}_{n}" for v, n, _ in _migrations() if f"{v:04d}_{n}" not in migrations]
+        return {
+            "url": redact_url(self.url),
+            "server_version": version,
+            "migrations": migrations,
+            "pending": pending,
+            "rows": counts,
+        }
+
+    # -- runs ----------------------------------------------------------------
+
+    async def start_run(self, city: str, stats: dict[str, Any]) -> int:
+        """Insert a ``running`` crawl_runs row; returns its id."""
+        return await self._run(self._start_run, city, stats)
+
+    async def _start_run(self, city: str, stats: dict[str, Any]) -> int:
+        async with self._conn.transaction(), self._conn.cursor() as cur:
+            await cur.execute(
+                "INSERT INTO crawl_runs (city, stats) VALUES (%s, %s) RETURNING id",
+                (city, json.dumps(stats, default=_json_default)),
+            )
+            return int((await cur.fetchone())[0])
+
+    async def finish_run(self, run_id: int, status: str, stats: dict[str, Any]) -> None:
+        """Record the run's end, status and figures."""
+        await self._run(self._finish_run, run_id, status, stats)
+
+    async def _finish_run(self, run_id: int, status: str, stats: dict[str, Any]) -> None:
+        async with self._conn.transaction(), self._conn.cursor() as cur:
+            await cur.execute(
+                "UPDATE crawl_runs SET finished_at = now(), status = %s, stats = %s WHERE id = %s",
+                (status, json.dumps(stats, default=_json_default), run_id),
+            )
+
+    async def try_lock_city(self, city: str) -> bool:
+        """Take the session-level advisory lock of ``city``; False if another session holds it."""
+        return await self._run(self._try_lock_city, city)
+
+    async def _try_lock_city(self, city: str) -> bool:
+        async with self._conn.cursor() as cur:
+            await cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"scenescout:crawl:{city}",))
+            locked = bool((await cur.fetchone())[0])
+        await self._conn.commit()
+        return locked
+
+    # -- writes --------------------------------------------------------------
+
+    async def write_batch(
+        self, run_id: int | None, city: str, events: list[Event], rejects: list[Reject]
+    ) -> WriteResult:
+        """Upsert ``events`` (COPY into a temporary table, then INSERT … ON CONFLICT) and
+        record ``rejects``, all in one transaction. Idempotent: writing the same batch
+        twice leaves the same rows and only moves ``last_seen_at``.
+        """
+        return await self._run(self._write_batch, run_id, city, events, rejects)
+
+    async def _write_batch(
+        self, run_id: int | None, city: str, events: list[Event], rejects: list[Reject]
+    ) -> WriteResult:
+        inserted = updated = 0
+        async with self._conn.transaction(), self._conn.cursor() as cur:
+            if events:
+                await cur.execute(_CREATE_BATCH_TABLE)
+                async with cur.copy(f"COPY _batch_events ({', '.join(_BATCH_COLUMNS)}) FROM STDIN") as copy:
+                    for event in events:
+                        await copy.write_row(_batch_row(city, event))
+                await cur.execute(_UPSERT_EVENTS)
+                for (was_inserted,) in await cur.fetchall():
+                    if was_inserted:
+                        inserted += 1
+                    else:
+                        updated += 1
+                await cur.execute(_UPSERT_SOURCES)
+            if rejects:
+                await cur.executemany(
+                    "INSERT INTO rejects (run_id, source, source_id, reason, detail, raw)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)",
+                    [
+                        (run_id, r.source, r.source_id, r.reason, r.detail,
+                         json.dumps(r.raw, default=_json_default, ensure_ascii=False))
+                        for r in rejects
+                    ],
+                )
+        return WriteResult(inserted=inserted, updated=updated, rejected=len(rejects))
+
+    # -- reads ---------------------------------------------------------------
+
+    async def events(
+        self,
+        *,
+        city: str | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        category: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Events ordered by start (TBA last), filtered; each a dict of EVENT_COLUMNS."""
+        return await self._run(self._events, city, start, end, category, limit)
+
+    async def _events(self, city, start, end, category, limit) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+        where, params = [], []
+        for clause, value in (
+            ("city = %s", city),
+            ("starts_at >= %s", start),
+            ("starts_at < %s", end),
+            ("category = %s", category),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY starts_at NULLS LAST, title, id"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        async with self._conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, params)
+            rows = await cur.fetchall()
+        await self._conn.commit()
+        return rows
+
+    async def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest crawl runs, newest first."""
+        return await self._run(self._runs, limit)
+
+    async def _runs(self, limit: int) -> list[dict[str, Any]]:
+        async with self._conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT id, city, started_at, finished_at, status, stats FROM crawl_runs"
+                " ORDER BY started_at DESC, id DESC LIMIT %s",
+                (limit,),
+            )
+            rows = await cur.fetchall()
+        await self._conn.commit()
+        return rows
+
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only query; for tests and diagnostics."""
+        return await self._run(self._fetch_all, sql, tuple(params))
+
+    async def _fetch_all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        async with self._conn.cursor() as cur:
+            await cur.execute(sql, params)
+            rows = await cur.fetchall()
+        await self._conn.commit()
+        return rows
+
+
+async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
+    return await psycopg.AsyncConnection.connect(url, connect_timeout=10, application_name="scenescout")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+async def resolve_database_url(settings: Settings) -> str:
+    """The URL to connect to: the configured one, or the embedded server's (started on demand)."""
+    if settings.database_url:
+        return settings.database_url
+    return await trio.to_thread.run_sync(start_embedded, settings.embedded_pgdata)
+
+
+@asynccontextmanager
+async def open_store(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Store]:
+    """Connect (starting the embedded server if no URL is set), migrate, yield the Store.
+
+    Owns the trio-asyncio loop and the connection; both close on exit.
+    Errors: DatabaseUnavailable (one line, no password) when unreachable.
+    """
+    url = await resolve_database_url(settings)
+    async with trio_asyncio.open_loop():
+        try:
+            conn = await trio_asyncio.aio_as_trio(_connect)(url)
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(
+                f"cannot connect to {redact_url(url)}: {_first_line(exc)}"
+            ) from None
+        try:
+            store = Store(conn, url)
+            if migrate:
+                await store.migrate()
+            yield store
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio_asyncio.aio_as_trio(conn.close)()
