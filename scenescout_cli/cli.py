@@ -1,0 +1,361 @@
+"""The command line: parse, then call one function. Exit codes live in ``exit_code_for``.
+
+Exit codes: 0 success · 1 partial · 2 usage or configuration error · 3 lock held ·
+4 database unavailable · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from .errors import ConfigError, DatabaseUnavailable, LockHeld, ScenescoutError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="scenescout",
+    help="Find every public event in a city, from every source, into PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="The loopback provider emulator.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+class Progress(str, Enum):
+    auto = "auto"
+    live = "live"
+    log = "log"
+    none = "none"
+
+
+class LogFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    ics = "ics"
+    geojson = "geojson"
+
+
+class Faults(str, Enum):
+    none = "none"
+
+
+_state: dict[str, Any] = {"debug": False, "config": None}
+
+EXIT_CODES: list[tuple[type[ScenescoutError], int]] = [
+    (ConfigError, 2),
+    (LockHeld, 3),
+    (DatabaseUnavailable, 4),
+]
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code of an error that ended a command (the one table)."""
+    for kind, code in EXIT_CODES:
+        if isinstance(exc, kind):
+            return code
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    return 1
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"scenescout: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def run(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """``trio.run(fn, *args)``, with errors mapped to a one-line message and an exit code."""
+    import trio
+
+    try:
+        return trio.run(fn, *args)
+    except typer.Exit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the process edge: map every outcome to an exit code
+        leaves = _leaves(exc)
+        ours = [leaf for leaf in leaves if isinstance(leaf, ScenescoutError)]
+        if isinstance(exc, KeyboardInterrupt) or any(isinstance(x, KeyboardInterrupt) for x in leaves):
+            _fail("interrupted", 130)
+        if ours and len(ours) == len(leaves):
+            if _state["debug"]:
+                raise
+            _fail(str(ours[0]), exit_code_for(ours[0]))
+        if _state["debug"]:
+            raise
+        first = leaves[0]
+        _fail(f"internal error: {type(first).__name__}: {first} (run with --debug for the traceback)", 1)
+
+
+def _settings(**overrides: Any) -> Any:
+    from .config import load_settings
+
+    settings = load_settings(
+        config_file=_state["config"], overrides={k: v for k, v in overrides.items() if v is not None}
+    )
+    for warning in settings.warnings:
+        typer.echo(f"scenescout: warning: {warning}", err=True)
+    return settings
+
+
+def _settings_or_exit(**overrides: Any) -> Any:
+    try:
+        return _settings(**overrides)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+
+
+def _city(city: str | None, near: str | None, radius: float | None) -> Any:
+    from .cities import city_from_slug, city_near
+
+    try:
+        if near is not None:
+            if city is not None:
+                raise ConfigError("give either --city or --near, not both")
+            return city_near(near, radius if radius is not None else 10.0)
+        if city is None:
+            raise ConfigError("--city is required (or --near LAT,LON --radius KM); see `scenescout cities`")
+        if radius is not None:
+            raise ConfigError("--radius goes with --near")
+        return city_from_slug(city)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> float:
+    """``25m``, ``1h30m``, ``90s`` or plain seconds → seconds; ConfigError otherwise."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        value = float(text)
+    else:
+        match = _DURATION.match(text)
+        if not text or not match:
+            raise ConfigError(f"--max-duration must look like 25m, 1h30m or 90s, got {text!r}")
+        hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+        value = hours * 3600 + minutes * 60 + seconds
+    if value <= 0:
+        raise ConfigError("--max-duration must be positive")
+    return value
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML config file (default ./scenescout.toml).")
+    ] = None,
+) -> None:
+    """Find every public event in a city, from every source, into PostgreSQL."""
+    _state["debug"] = debug
+    _state["config"] = config
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines print request URLs
+
+
+@app.command()
+def crawl(
+    city: Annotated[str | None, typer.Option(help="City preset (see `scenescout cities`).")] = None,
+    near: Annotated[str | None, typer.Option(help="LAT,LON centre instead of a preset.")] = None,
+    radius: Annotated[float | None, typer.Option(help="Radius in km, with --near.")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only this source (repeatable).")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=365, help="How many days ahead.")] = 30,
+    sandbox: Annotated[bool, typer.Option(help="Crawl the built-in loopback emulator.")] = False,
+    max_duration: Annotated[
+        str | None, typer.Option(help="Stop discovery after this long (25m, 1h).")
+    ] = None,
+    no_images: Annotated[bool, typer.Option("--no-images", help="Skip image processing.")] = False,
+    progress: Annotated[Progress, typer.Option(help="Live view, log lines or nothing.")] = Progress.auto,
+    log_format: Annotated[LogFormat, typer.Option(help="Log lines as text or JSON.")] = LogFormat.text,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL (overrides the env).")] = None,
+    sandbox_events: Annotated[
+        int | None, typer.Option(hidden=True, help="Sandbox size (tests, benchmarks).")
+    ] = None,
+) -> None:
+    """Crawl one city: discover, normalise, store. Exit 0 ok, 1 partial, 3 locked, 4 no DB, 130 interrupted."""
+    from .pipeline import CrawlOptions, crawl as run_crawl
+    from .sources.registry import KNOWN_SOURCES
+
+    settings = _settings_or_exit(database_url=db)
+    target = _city(city, near, radius)
+    for name in source or ():
+        if name not in KNOWN_SOURCES:
+            _fail(f"unknown source {name!r}; known sources: {', '.join(KNOWN_SOURCES)}", 2)
+    try:
+        seconds = parse_duration(max_duration) if max_duration else None
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    options = CrawlOptions(
+        city=target, sources=tuple(source or ()), days=days, sandbox=sandbox,
+        sandbox_events=sandbox_events, max_duration=seconds, images=not no_images,
+    )
+    from rich.console import Console
+
+    from .ui import choose_sink, summary
+
+    console = Console(stderr=False)
+    sink = choose_sink("none" if quiet else progress.value, console,
+                       json_logs=log_format is LogFormat.json)
+    result = run(functools.partial(run_crawl, settings, options, sink=sink))
+    if not quiet:
+        if log_format is LogFormat.json or (progress is Progress.log or
+                                            (progress is Progress.auto and not console.is_terminal)):
+            from .ui import LogLines
+
+            LogLines(sys.stdout, json_format=log_format is LogFormat.json).emit(result.stats, "summary")
+        else:
+            console.print(summary(result.stats))
+    elif result.exit_code:
+        typer.echo(f"scenescout: crawl {target.slug} ended {result.status}", err=True)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def events(
+    city: Annotated[str | None, typer.Option(help="Only this city (preset slug).")] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Start date or time (default: now).")
+    ] = None,
+    to: Annotated[str | None, typer.Option(help="End date or time (exclusive).")] = None,
+    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many events.")] = None,
+    format_: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL.")] = None,
+) -> None:
+    """Print stored events as a table, or write JSON, JSONL, CSV, iCalendar or GeoJSON."""
+    from . import commands
+    from .model import CATEGORIES
+
+    settings = _settings_or_exit(database_url=db)
+    if category is not None and category not in CATEGORIES:
+        _fail(f"unknown category {category!r}; categories: {', '.join(CATEGORIES)}", 2)
+    try:
+        start, end = commands.parse_range(from_, to, city)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    written = run(commands.export_events, settings, city, start, end, category, limit,
+                  format_.value, output)
+    if output is not None:
+        typer.echo(f"wrote {written} events to {output}", err=True)
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(min=1, help="How many runs.")] = 20,
+    db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL.")] = None,
+) -> None:
+    """List past crawl runs with their status and figures."""
+    from . import commands
+
+    run(commands.show_runs, _settings_or_exit(database_url=db), limit)
+
+
+@app.command()
+def sources(
+    db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL.")] = None,
+) -> None:
+    """Show each source adapter, whether it is configured, its limits and its last run."""
+    from . import commands
+
+    run(commands.show_sources, _settings_or_exit(database_url=db))
+
+
+@app.command()
+def cities() -> None:
+    """List the city presets."""
+    from . import commands
+
+    commands.show_cities()
+
+
+@app.command()
+def doctor(
+    db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL.")] = None,
+) -> None:
+    """Check configuration, keys, database and data dir."""
+    from . import commands
+
+    ok = run(commands.doctor, _settings_or_exit(database_url=db))
+    raise typer.Exit(0 if ok else 1)
+
+
+@db_app.command("migrate")
+def db_migrate(
+    db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL.")] = None,
+) -> None:
+    """Apply pending schema migrations."""
+    from . import commands
+
+    run(commands.migrate, _settings_or_exit(database_url=db))
+
+
+@db_app.command("info")
+def db_info(
+    db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL.")] = None,
+) -> None:
+    """Show the database, its schema version and row counts."""
+    from . import commands
+
+    run(commands.db_info, _settings_or_exit(database_url=db))
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    city: Annotated[str, typer.Option(help="City whose events the sandbox serves.")] = "nyc",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any).")] = 8765,
+    events: Annotated[int | None, typer.Option(min=1, help="How many events (default per city).")] = None,
+    faults: Annotated[Faults, typer.Option(help="Fault profile.")] = Faults.none,
+    rate_limit: Annotated[bool, typer.Option(help="Answer 429 past the providers' rates.")] = True,
+) -> None:
+    """Serve the provider emulator on 127.0.0.1 until interrupted."""
+    from . import commands
+
+    target = _city(city, None, None)
+    run(commands.serve_sandbox, target, port, events, rate_limit)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: usage errors become one line and exit code 2."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except typer.Abort:
+        typer.echo("scenescout: interrupted", err=True)
+        code = 130
+    except typer.TyperException as exc:  # click's UsageError and friends
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        context = getattr(exc, "ctx", None)
+        hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+        if message.strip():
+            typer.echo(f"scenescout: {message}{hint}", err=True)
+        code = getattr(exc, "exit_code", 2)
+    sys.exit(code if isinstance(code, int) else 0)

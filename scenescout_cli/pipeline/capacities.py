@@ -1,0 +1,22 @@
+"""Every channel capacity and batch size of the pipeline, in one place.
+
+Small buffers: back-pressure, not buffering, keeps memory flat however large the city.
+"""
+
+#: planner → discovery: queries waiting for a fetcher.
+QUERIES = 16
+#: per source, discovery dispatcher → that source's fetchers.
+SOURCE_QUERIES = 4
+#: discovery → ingestion: pages of raw records (each up to a provider page, e.g. 200).
+RAW_PAGES = 8
+#: ingestion → processing, and processing → storage: single events or rejects.
+EVENTS = 1024
+STORE = 1024
+
+#: storage writes a batch when it holds this many items …
+STORE_BATCH_SIZE = 500
+#: … or when its oldest item has waited this long (seconds).
+STORE_BATCH_MAX_AGE = 1.0
+
+#: concurrent requests per source.
+SOURCE_CONCURRENCY = 2

@@ -1,0 +1,170 @@
+"""Discovery: queries in, pages of raw records out.
+
+One task group per source, each with its own client (rate limit, concurrency cap,
+retries) and ``SOURCE_CONCURRENCY`` fetchers. A query whose total exceeds the
+source's paging cap is split (``planner.split_query``) and its parts run instead.
+
+Isolation: a query that fails (after retries) is counted and the source goes on; a
+source whose credentials or quota are refused stops alone, marked ``failed``; the
+other sources go on. Cancellation (SIGINT, ``--max-duration``) stops fetching at
+once; pages already sent downstream are stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+import trio
+
+from ..errors import SourceAuthError, SourceError, SourceQuotaError
+from ..model import Page, Query
+from ..sources.base import SourceAdapter
+from ..sources.http import SourceClient
+from . import capacities
+from .messages import RawPage
+from .planner import can_split, split_query
+from .stats import SourceStats
+
+_SOURCE_FATAL = (SourceAuthError, SourceQuotaError)
+
+
+@attrs.define
+class SourceRuntime:
+    """One configured source: its adapter, its client and its figures."""
+
+    adapter: SourceAdapter
+    client: SourceClient
+    stats: SourceStats
+
+
+async def discover(
+    runtimes: dict[str, SourceRuntime],
+    queries: trio.MemoryReceiveChannel[Query],
+    raw: trio.MemorySendChannel[RawPage],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Dispatch each query to its source's fetchers; return when all are done.
+
+    Closes ``raw`` when every source has finished, which ends ingestion.
+    """
+    async with queries, raw, trio.open_nursery() as nursery:
+        inboxes: dict[str, trio.MemorySendChannel[Query]] = {}
+        for name, runtime in runtimes.items():
+            send, recv = trio.open_memory_channel[Query](capacities.SOURCE_QUERIES)
+            inboxes[name] = send
+            nursery.start_soon(_run_source, runtime, recv, raw.clone(), name=f"source:{name}")
+        task_status.started()
+        try:
+            async for query in queries:
+                inbox = inboxes.get(query.source)
+                if inbox is None:
+                    continue
+                try:
+                    await inbox.send(query)
+                except trio.BrokenResourceError:
+                    # the source stopped (auth or quota): its remaining queries are moot
+                    del inboxes[query.source]
+        finally:
+            for inbox in inboxes.values():
+                inbox.close()
+
+
+async def _run_source(
+    runtime: SourceRuntime,
+    inbox: trio.MemoryReceiveChannel[Query],
+    raw: trio.MemorySendChannel[RawPage],
+) -> None:
+    stats = runtime.stats
+    stats.state = "running"
+    async with inbox, raw:
+        try:
+            async with trio.open_nursery() as nursery:
+                for _ in range(capacities.SOURCE_CONCURRENCY):
+                    nursery.start_soon(_fetcher, runtime, inbox.clone(), raw.clone())
+        except* _SOURCE_FATAL as group:
+            stats.state = "failed"
+            stats.errors += 1
+            stats.last_error = str(_first_leaf(group))
+    if stats.state != "failed":
+        stats.state = "done"
+    stats.activity = ""
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    leaf: BaseException = group
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    return leaf
+
+
+async def _fetcher(
+    runtime: SourceRuntime,
+    inbox: trio.MemoryReceiveChannel[Query],
+    raw: trio.MemorySendChannel[RawPage],
+) -> None:
+    async with inbox, raw:
+        async for query in inbox:
+            await run_query(runtime, query, raw)
+
+
+async def _fetch(runtime: SourceRuntime, query: Query, cursor: object) -> Page | None:
+    """One page, or None when the query failed (counted). Source-fatal errors propagate."""
+    try:
+        return await runtime.client.fetch_page(query, cursor)
+    except _SOURCE_FATAL:
+        raise
+    except SourceError as exc:
+        stats = runtime.stats
+        stats.errors += 1
+        stats.queries_failed += 1
+        stats.last_error = str(exc)
+        return None
+
+
+async def run_query(
+    runtime: SourceRuntime, query: Query, raw: trio.MemorySendChannel[RawPage]
+) -> None:
+    """Fetch every page of ``query`` into ``raw``, splitting it first if it exceeds the cap."""
+    adapter: SourceAdapter = runtime.adapter
+    stats = runtime.stats
+    page = await _fetch(runtime, query, None)
+    if page is None:
+        return
+    if page.total is not None and page.total > adapter.page_cap:
+        if can_split(query):
+            parts = split_query(query)
+            stats.queries_split += 1
+            stats.queries_planned += len(parts)
+            stats.queries_done += 1
+            async with trio.open_nursery() as nursery:
+                for part in parts:
+                    nursery.start_soon(run_query, runtime, part, raw)
+            return
+        stats.capped += 1
+    total_pages = None
+    if page.total is not None:
+        size = max(1, len(page.records))
+        total_pages = min(-(-page.total // size), -(-adapter.page_cap // size))
+    number = 0
+    while True:
+        fetched_at = dt.datetime.now(dt.UTC)
+        stats.pages += 1
+        stats.records += len(page.records)
+        stats.activity = _activity(query, number, total_pages)
+        await raw.send(RawPage(adapter.name, query, number, page.records, fetched_at))
+        if page.next_cursor is None:
+            break
+        next_page = await _fetch(runtime, query, page.next_cursor)
+        if next_page is None:
+            return
+        page = next_page
+        number += 1
+    stats.queries_done += 1
+
+
+def _activity(query: Query, number: int, total_pages: int | None) -> str:
+    w = query.window
+    of = f"/{total_pages}" if total_pages else ""
+    return f"{w.start:%b %d %H:%M}→{w.end:%b %d %H:%M} · page {number + 1}{of}"

@@ -1,0 +1,300 @@
+"""One crawl run: the nursery tree of DESIGN.md §1, wired in one visible place.
+
+    root nursery ── signals (1st SIGINT/SIGTERM: stop discovery; 2nd: cancel root)
+                 ├─ sandbox server (with --sandbox)
+                 ├─ progress sink (live view | log lines | nothing)
+                 └─ pipeline nursery
+                      planner ─► discovery ─► ingestion ─► processing ─► storage
+                      (planner and discovery run under the discovery cancel scope,
+                       which also carries the --max-duration deadline)
+
+Completion flows downstream: each stage closes its send side when its input ends.
+When discovery is cancelled the later stages drain what was fetched into the
+database, then the run is recorded in ``crawl_runs`` with its status and figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import attrs
+import httpx
+import trio
+
+from .. import __version__
+from ..config import Settings
+from ..errors import ConfigError, LockHeld
+from ..model import City, Query, Window
+from ..sources.http import RetryPolicy, SourceClient, TokenBucket
+from ..sources.registry import configured_sources
+from ..store import Store, open_store
+from . import capacities
+from .discovery import SourceRuntime, discover
+from .ingestion import ingest
+from .messages import Item, RawPage
+from .planner import crawl_window
+from .processing import process
+from .stats import RunStats
+from .storage import store_items
+
+EXIT_CODES = {"succeeded": 0, "partial": 1, "failed": 1, "interrupted": 130}
+#: Seconds the run may spend recording its end after it was cancelled outright.
+FINAL_WRITE_GRACE = 5.0
+USER_AGENT = f"scenescout/{__version__} (event crawler)"
+
+
+@attrs.frozen
+class CrawlOptions:
+    """What one ``scenescout crawl`` was asked to do."""
+
+    city: City
+    sources: tuple[str, ...] = ()
+    days: int = 30
+    sandbox: bool = False
+    sandbox_events: int | None = None
+    max_duration: float | None = None
+    images: bool = True
+    request_timeout: float = 30.0
+    #: rate per source, overriding the adapter's documented rate (tests, benchmarks)
+    rate_override: float | None = None
+
+
+@attrs.frozen
+class CrawlResult:
+    run_id: int | None
+    status: str
+    stats: RunStats
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+
+class ProgressSink(Protocol):
+    """Shows a running crawl. ``run`` loops until cancelled and never blocks the pipeline."""
+
+    async def run(self, stats: RunStats) -> None: ...
+
+
+async def crawl(
+    settings: Settings,
+    options: CrawlOptions,
+    *,
+    sink: ProgressSink | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    handle_signals: bool = True,
+) -> CrawlResult:
+    """Run one crawl to completion, interruption or deadline; return its outcome.
+
+    Errors: ConfigError (no source configured), LockHeld (another crawl of the city
+    runs), DatabaseUnavailable. Source failures do not raise: they make the run
+    ``partial``. A second SIGINT/SIGTERM cancels everything and the run is recorded
+    ``interrupted`` if the database answers within a short grace.
+    """
+    stats = RunStats(city=options.city.slug)
+    discovery_scope = trio.CancelScope()
+    if options.max_duration is not None:
+        discovery_scope.deadline = trio.current_time() + options.max_duration
+    interrupted = trio.Event()
+
+    async with trio.open_nursery() as root:
+        if handle_signals:
+            await root.start(_watch_signals, discovery_scope, root.cancel_scope, interrupted, stats)
+        if options.sandbox:
+            settings = await _start_sandbox(root, settings, options)
+        sources, notices = configured_sources(settings, options.sources)
+        for notice in notices:
+            stats.notice(notice)
+        if not sources:
+            raise ConfigError(
+                "no source is configured: set TICKETMASTER_API_KEY (see README), or try --sandbox"
+            )
+        async with open_store(settings) as store:
+            if not await store.try_lock_city(options.city.slug):
+                raise LockHeld(f"another crawl of {options.city.slug} is running (its lock is held)")
+            run_id = await store.start_run(options.city.slug, {"status": "running"})
+            if sink is not None:
+                root.start_soon(sink.run, stats, name="progress")
+            status = "failed"
+            try:
+                async with httpx.AsyncClient(
+                    transport=transport, timeout=None, headers={"User-Agent": USER_AGENT},
+                    follow_redirects=False,
+                ) as http:
+                    runtimes = {
+                        name: SourceRuntime(
+                            adapter=src.adapter,
+                            client=SourceClient(
+                                adapter=src.adapter,
+                                base_url=src.base_url,
+                                http=http,
+                                bucket=TokenBucket(_rate(src.adapter.rate_per_second, options)),
+                                concurrency=trio.CapacityLimiter(capacities.SOURCE_CONCURRENCY),
+                                request_timeout=options.request_timeout,
+                                retry=RetryPolicy(),
+                                on_request=_count_request(stats, name),
+                                on_retry=_count_retry(stats, name),
+                            ),
+                            stats=stats.source(name),
+                        )
+                        for name, src in sources.items()
+                    }
+                    window = crawl_window(dt.datetime.now(dt.UTC), options.days)
+                    await run_pipeline(
+                        store, run_id, options.city, window, runtimes, stats, discovery_scope
+                    )
+                status = _status(stats, discovery_scope, interrupted)
+            finally:
+                stats.status = status if status != "failed" or not interrupted.is_set() else "interrupted"
+                stats.finished = trio.current_time()
+                with trio.move_on_after(FINAL_WRITE_GRACE, shield=True):
+                    await store.finish_run(run_id, stats.status, stats.snapshot())
+        root.cancel_scope.cancel(reason="crawl finished")
+    return CrawlResult(run_id=run_id, status=stats.status, stats=stats)
+
+
+def _rate(documented: float, options: CrawlOptions) -> float:
+    # Pace 10% under the documented rate: the provider's window and our clock differ.
+    return options.rate_override if options.rate_override is not None else documented * 0.9
+
+
+def _status(stats: RunStats, discovery_scope: trio.CancelScope, interrupted: trio.Event) -> str:
+    if interrupted.is_set():
+        return "interrupted"
+    if discovery_scope.cancelled_caught:
+        stats.notice("stopped at --max-duration; what was fetched is stored")
+        return "partial"
+    if any(s.state == "failed" or s.queries_failed for s in stats.sources.values()):
+        return "partial"
+    return "succeeded"
+
+
+def _count_request(stats: RunStats, name: str) -> Callable[[int | None], None]:
+    source = stats.source(name)
+
+    def on_request(status: int | None) -> None:
+        source.requests += 1
+        if status == 429:
+            source.rate_limited += 1
+
+    return on_request
+
+
+def _count_retry(stats: RunStats, name: str) -> Callable[[Exception], None]:
+    source = stats.source(name)
+
+    def on_retry(exc: Exception) -> None:
+        source.retries += 1
+        source.last_error = str(exc)
+
+    return on_retry
+
+
+async def run_pipeline(
+    store: Store,
+    run_id: int | None,
+    city: City,
+    window: Window,
+    runtimes: dict[str, SourceRuntime],
+    stats: RunStats,
+    discovery_scope: trio.CancelScope,
+) -> None:
+    """Wire planner → discovery → ingestion → processing → storage and wait for them all."""
+    query_send, query_recv = trio.open_memory_channel[Query](capacities.QUERIES)
+    raw_send, raw_recv = trio.open_memory_channel[RawPage](capacities.RAW_PAGES)
+    event_send, event_recv = trio.open_memory_channel[Item](capacities.EVENTS)
+    store_send, store_recv = trio.open_memory_channel[Item](capacities.STORE)
+    adapters = {name: runtime.adapter for name, runtime in runtimes.items()}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(store_items, store, run_id, city.slug, store_recv, stats)
+        await nursery.start(process, event_recv, store_send, stats)
+        await nursery.start(ingest, adapters, raw_recv, event_send, stats)
+        await nursery.start(
+            _under_scope, discovery_scope, discover, (runtimes, query_recv, raw_send),
+            (query_recv, raw_send),
+        )
+        nursery.start_soon(
+            _under_scope, discovery_scope, plan_queries, (runtimes, city, window, query_send, stats),
+            (query_send,),
+        )
+
+
+async def plan_queries(
+    runtimes: dict[str, SourceRuntime],
+    city: City,
+    window: Window,
+    out: trio.MemorySendChannel[Query],
+    stats: RunStats,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Send each source's initial queries; closes ``out`` when done."""
+    async with out:
+        task_status.started()
+        for name, runtime in runtimes.items():
+            for query in runtime.adapter.plan(city, window):
+                stats.source(name).queries_planned += 1
+                await out.send(query)
+
+
+async def _under_scope(
+    scope: trio.CancelScope,
+    stage: Callable[..., Awaitable[None]],
+    args: tuple[Any, ...],
+    owned: tuple[trio.abc.AsyncResource, ...],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run ``stage`` inside ``scope``; close its channels even if cancelled before it began."""
+    try:
+        with scope:
+            await stage(*args, task_status=task_status)
+    finally:
+        for resource in owned:
+            await trio.aclose_forcefully(resource)
+
+
+async def _watch_signals(
+    discovery_scope: trio.CancelScope,
+    root_scope: trio.CancelScope,
+    interrupted: trio.Event,
+    stats: RunStats,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if not interrupted.is_set():
+                interrupted.set()
+                stats.notice(f"{name}: stopping discovery and storing what was fetched")
+                discovery_scope.cancel(reason=f"{name} received")
+            else:
+                stats.notice(f"second {name}: stopping now")
+                root_scope.cancel(reason=f"second {name} received")
+
+
+async def _start_sandbox(root: trio.Nursery, settings: Settings, options: CrawlOptions) -> Settings:
+    """Serve the provider emulator in ``root`` and point every adapter at it."""
+    from ..sandbox import serve
+
+    info = await root.start(_serve_sandbox, serve, options)
+    return attrs.evolve(
+        settings,
+        urls=attrs.evolve(settings.urls, ticketmaster=info.ticketmaster_url),
+        keys=attrs.evolve(settings.keys, ticketmaster=info.keys["ticketmaster"]),
+        allow_private_network=True,
+    )
+
+
+async def _serve_sandbox(
+    serve: Callable[..., Awaitable[None]],
+    options: CrawlOptions,
+    *,
+    task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    await serve(options.city, events=options.sandbox_events, task_status=task_status)
