@@ -138,9 +138,10 @@ async def run_query(
             stats.queries_split += 1
             stats.queries_planned += len(parts)
             stats.queries_done += 1
-            async with trio.open_nursery() as nursery:
-                for part in parts:
-                    nursery.start_soon(run_query, runtime, part, raw)
+            # Depth first, one part at a time: parts run only as fast as the
+            # pipeline takes their pages, so splitting never fetches far ahead.
+            for part in parts:
+                await run_query(runtime, part, raw)
             return
         stats.capped += 1
     total_pages = None

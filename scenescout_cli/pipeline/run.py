@@ -212,13 +212,9 @@ async def run_pipeline(
         await nursery.start(store_items, store, run_id, city.slug, store_recv, stats)
         await nursery.start(process, event_recv, store_send, stats)
         await nursery.start(ingest, adapters, raw_recv, event_send, stats)
-        await nursery.start(
-            _under_scope, discovery_scope, discover, (runtimes, query_recv, raw_send),
-            (query_recv, raw_send),
-        )
         nursery.start_soon(
-            _under_scope, discovery_scope, plan_queries, (runtimes, city, window, query_send, stats),
-            (query_send,),
+            _discovery_group, discovery_scope, runtimes, city, window, stats,
+            query_send, query_recv, raw_send,
         )
 
 
@@ -240,21 +236,29 @@ async def plan_queries(
                 await out.send(query)
 
 
-async def _under_scope(
+async def _discovery_group(
     scope: trio.CancelScope,
-    stage: Callable[..., Awaitable[None]],
-    args: tuple[Any, ...],
-    owned: tuple[trio.abc.AsyncResource, ...],
-    *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    runtimes: dict[str, SourceRuntime],
+    city: City,
+    window: Window,
+    stats: RunStats,
+    query_send: trio.MemorySendChannel[Query],
+    query_recv: trio.MemoryReceiveChannel[Query],
+    raw_send: trio.MemorySendChannel[RawPage],
 ) -> None:
-    """Run ``stage`` inside ``scope``; close its channels even if cancelled before it began."""
+    """Planner and discovery under ``scope`` (SIGINT, --max-duration).
+
+    The channels are closed even when the scope was cancelled before either stage
+    began, so the later stages always see the end of their input.
+    """
     try:
         with scope:
-            await stage(*args, task_status=task_status)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(discover, runtimes, query_recv, raw_send)
+                nursery.start_soon(plan_queries, runtimes, city, window, query_send, stats)
     finally:
-        for resource in owned:
-            await trio.aclose_forcefully(resource)
+        for channel in (query_send, query_recv, raw_send):
+            channel.close()
 
 
 async def _watch_signals(

@@ -1,0 +1,184 @@
+"""Pipeline behaviour on virtual time: completion, splitting, back-pressure, cancellation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import attrs
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from scenescout_cli.model import Event, Reject
+from scenescout_cli.pipeline import capacities
+from scenescout_cli.pipeline.discovery import SourceRuntime
+from scenescout_cli.pipeline.run import run_pipeline
+from scenescout_cli.pipeline.stats import RunStats
+from scenescout_cli.pipeline.storage import store_items
+from scenescout_cli.sources.http import RetryPolicy, SourceClient, TokenBucket
+from scenescout_cli.store import WriteResult
+
+from .fake_source import CITY, T0, FakeAdapter, FakeApi
+
+WINDOW_DAYS = 30
+
+
+@attrs.define
+class FakeStore:
+    """Records batches; ``gate`` (when set) holds every write until it is set."""
+
+    batches: list[tuple[list[Event], list[Reject]]] = attrs.field(factory=list)
+    gate: trio.Event | None = None
+    seen: set[str] = attrs.field(factory=set)
+
+    async def write_batch(self, run_id, city, events, rejects):  # type: ignore[no-untyped-def]
+        if self.gate is not None:
+            await self.gate.wait()
+        await trio.lowlevel.checkpoint()
+        self.batches.append((list(events), list(rejects)))
+        new = sum(1 for e in events if e.source_id not in self.seen)
+        self.seen.update(e.source_id for e in events)
+        return WriteResult(inserted=new, updated=len(events) - new, rejected=len(rejects))
+
+    @property
+    def events(self) -> list[Event]:
+        return [e for events, _ in self.batches for e in events]
+
+    @property
+    def rejects(self) -> list[Reject]:
+        return [r for _, rejects in self.batches for r in rejects]
+
+
+def _runtime(http: httpx.AsyncClient, stats: RunStats) -> dict[str, SourceRuntime]:
+    adapter = FakeAdapter()
+    client = SourceClient(
+        adapter=adapter, base_url="https://fake.test/v1", http=http,
+        bucket=TokenBucket(1000.0, burst=1000.0), concurrency=trio.CapacityLimiter(2),
+        request_timeout=10.0, retry=RetryPolicy(max_retries=2), rng=random.Random(0),
+    )
+    return {adapter.name: SourceRuntime(adapter, client, stats.source(adapter.name))}
+
+
+async def _crawl(
+    api: FakeApi, store: FakeStore, scope: trio.CancelScope | None = None, handler=None  # type: ignore[no-untyped-def]
+) -> RunStats:
+    from scenescout_cli.model import Window
+
+    stats = RunStats(city=CITY.slug)
+    window = Window(T0, T0 + dt.timedelta(days=WINDOW_DAYS))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler or api.handler)) as http:
+        await run_pipeline(store, 1, CITY, window, _runtime(http, stats), stats, scope or trio.CancelScope())
+    return stats
+
+
+async def test_pipeline_stores_every_record_once_and_ends_by_itself(autojump_clock: trio.testing.MockClock) -> None:
+    """A crawl under the cap stores each record exactly once and returns when input ends."""
+    api = FakeApi.spread(25)
+    store = FakeStore()
+    stats = await _crawl(api, store)
+    assert sorted(e.source_id for e in store.events) == [f"ev{i:05d}" for i in range(25)]
+    assert stats.inserted == 25
+    assert stats.source("ticketmaster").pages == 3
+    assert stats.source("ticketmaster").queries_split == 0
+
+
+async def test_queries_over_the_cap_are_split_until_every_record_is_reached(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """With 500 records and a paging cap of 30, splitting still reaches all 500."""
+    api = FakeApi.spread(500)
+    store = FakeStore()
+    stats = await _crawl(api, store)
+    assert len({e.source_id for e in store.events}) == 500
+    assert stats.source("ticketmaster").queries_split > 0
+    assert stats.source("ticketmaster").capped == 0
+    assert stats.inserted == 500
+
+
+async def test_records_that_fail_validation_reach_the_store_as_rejects(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Bad records become rejects with their reason; the good ones are stored."""
+    api = FakeApi.spread(20, bad=3)
+    store = FakeStore()
+    stats = await _crawl(api, store)
+    assert len(store.events) == 17
+    assert [r.reason for r in store.rejects] == ["missing_title"] * 3
+    assert {r.source_id for r in store.rejects} == {"ev00000", "ev00001", "ev00002"}
+    assert stats.rejected == {"missing_title": 3}
+
+
+async def test_a_refused_key_fails_the_source_alone(autojump_clock: trio.testing.MockClock) -> None:
+    """A 401 stops the source, marks it failed, and the pipeline still completes."""
+    api = FakeApi.spread(10)
+    api.status = 401
+    store = FakeStore()
+    stats = await _crawl(api, store)
+    source = stats.source("ticketmaster")
+    assert source.state == "failed"
+    assert "key refused" in (source.last_error or "")
+    assert len(api.requests) == 1
+    assert store.events == []
+
+
+async def test_slow_storage_pushes_back_on_discovery(autojump_clock: trio.testing.MockClock) -> None:
+    """While storage cannot write, discovery stops once the bounded channels are full."""
+    api = FakeApi.spread(10_000)
+    store = FakeStore(gate=trio.Event())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_crawl, api, store)
+        await trio.testing.wait_all_tasks_blocked()
+        blocked_at = len(api.requests)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(api.requests) == blocked_at
+        # In flight at most: the store's batch and channel, ingestion's and processing's
+        # buffers and the raw-page channel; each leaf query also costs one discarded
+        # split probe per level above it, so allow twice the pages those buffers hold.
+        buffered = capacities.STORE_BATCH_SIZE + capacities.STORE + capacities.EVENTS
+        pages_bound = buffered // FakeAdapter.page_size + capacities.RAW_PAGES
+        assert blocked_at <= 2 * pages_bound
+        store.gate.set()
+    assert len({e.source_id for e in store.events}) == 10_000
+    assert len(api.requests) > 1_000  # the whole crawl needs far more than was fetched ahead
+
+
+async def test_cancelling_discovery_stores_everything_already_fetched(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """After discovery is cancelled mid-crawl, every fetched record is still stored."""
+    api = FakeApi.spread(2_000)
+    store = FakeStore()
+    scope = trio.CancelScope()
+    serve = api.handler
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if len(api.requests) == 20:
+            scope.cancel(reason="test: SIGINT")  # as the first SIGINT does
+        return await serve(request)
+
+    stats = await _crawl(api, store, scope, handler)
+    fetched = stats.source("ticketmaster").records
+    assert 0 < fetched
+    assert len({e.source_id for e in store.events}) + stats.unchanged_in_run == fetched
+    assert len({e.source_id for e in store.events}) < 2_000
+
+
+async def test_storage_flushes_a_partial_batch_after_its_max_age(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A lone item is written once it has waited max_age, not held until the batch fills."""
+    store = FakeStore()
+    stats = RunStats(city="x")
+    send, recv = trio.open_memory_channel[Event | Reject](10)
+    event = Event(source="ticketmaster", source_id="a", title="A", starts_at=T0, timezone="UTC")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(store_items, store, 1, "x", recv, stats)
+        start = trio.current_time()
+        await send.send(event)
+        while not store.batches:
+            await trio.sleep(0.01)
+        assert trio.current_time() - start == pytest.approx(capacities.STORE_BATCH_MAX_AGE, abs=0.02)
+        await send.aclose()
+    assert stats.batches == 1
