@@ -1,0 +1,29 @@
+# scenescout tasks. `just` lists them.
+
+venv := ".venv"
+py := venv / "bin/python"
+
+default:
+    @just --list
+
+# create the virtual environment with the test and lint tools
+setup:
+    test -x {{py}} || python3 -m venv {{venv}}
+    {{py}} -m pip install -q -e '.[dev]'
+
+# crawl the built-in sandbox for a city (no keys needed)
+crawl city="nyc": setup
+    {{venv}}/bin/scenescout crawl --city {{city}} --sandbox
+
+# run the test suite (unit + integration: real sockets, subprocesses, PostgreSQL)
+test *args: setup
+    {{venv}}/bin/pytest {{args}}
+
+# ruff (ASYNC, B, PT, UP, SIM, RUF) and mypy
+lint: setup
+    {{venv}}/bin/ruff check scenescout_cli tests bench
+    {{venv}}/bin/mypy scenescout_cli
+
+# crawl a sandbox served by a separate process and report events per second
+bench events="20000": setup
+    {{py}} bench/crawl_sandbox.py --events {{events}}
