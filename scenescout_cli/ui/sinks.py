@@ -53,10 +53,11 @@ class LogLines:
             line = json.dumps(record, separators=(",", ":"))
         else:
             stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
-            line = f"{stamp} {views.log_line(stats)}"
+            line = f"{stamp} {event:<8} {views.log_line(stats)}"
         print(line, file=self.stream, flush=True)
 
     async def run(self, stats: RunStats) -> None:
+        self.emit(stats, "started")
         while True:
             await trio.sleep(self.interval)
             self.emit(stats)
