@@ -24,6 +24,6 @@ lint: setup
     {{venv}}/bin/ruff check scenescout_cli tests bench
     {{venv}}/bin/mypy scenescout_cli
 
-# crawl a sandbox served by a separate process and report events per second
+# normalisation and batched-upsert throughput (one run; read the ratios, not the seconds)
 bench events="20000": setup
-    {{py}} bench/crawl_sandbox.py --events {{events}}
+    {{py}} bench/ingest_store.py --events {{events}}
