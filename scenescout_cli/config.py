@@ -249,6 +249,13 @@ def load_settings(
     env_tree = _from_env(env)
     tree = _merge(_merge(file_tree, env_tree), dict(overrides or {}))
     tree.setdefault("data_dir", str(platformdirs.user_data_path(APP_NAME)))
+    for internal in ("config_file", "warnings"):  # fields of Settings, not settings
+        if internal in file_tree:
+            raise ConfigError(f"{path}: {internal}: unknown key")
+    for table in ("keys", "urls", "eventbrite"):
+        if table in tree and not isinstance(tree[table], dict):
+            where = _origin(table, env_tree, path)
+            raise ConfigError(f"{where}: expected a table ([{table}])")
     if tree.get("geocoder") not in (None, "nominatim", "google"):
         where = _origin("geocoder", env_tree, path)
         raise ConfigError(f"{where}: geocoder must be 'nominatim' or 'google', got {tree['geocoder']!r}")

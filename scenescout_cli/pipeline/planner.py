@@ -18,9 +18,6 @@ MIN_WINDOW = dt.timedelta(hours=1)
 #: Below this radius a query is not split further (its overflow is reported as capped).
 MIN_RADIUS_KM = 0.25
 
-_KM_PER_DEGREE_LAT = 111.32
-
-
 def crawl_window(now: dt.datetime, days: int) -> Window:
     """From ``now`` (aware) to ``days`` days later, both in UTC, whole seconds."""
     start = now.astimezone(dt.UTC).replace(microsecond=0)
@@ -51,13 +48,53 @@ def split_query(query: Query) -> list[Query]:
 
 
 def quarter_areas(area: Area) -> list[Area]:
-    """Four circles that together cover ``area``."""
-    half = area.radius_km / 2
-    dlat = half / _KM_PER_DEGREE_LAT
-    dlon = half / (_KM_PER_DEGREE_LAT * max(math.cos(math.radians(area.lat)), 1e-6))
-    radius = area.radius_km / math.sqrt(2)
-    return [
-        Area(area.lat + sy * dlat, area.lon + sx * dlon, radius)
-        for sy in (1, -1)
-        for sx in (-1, 1)
-    ]
+    """Four circles that together cover ``area``: north-west, north-east, south-west, south-east.
+
+    Each centre lies r/√2 from the parent's centre on the quadrant's diagonal, on the
+    sphere (so the layout holds at any latitude and across ±180°), and each radius
+    reaches the farthest point of its quadrant — about r/√2, a little more for large
+    areas far from the equator.
+    """
+    radius = area.radius_km
+    quarters = []
+    for bearing in (315.0, 45.0, 225.0, 135.0):
+        lat, lon = _destination(area.lat, area.lon, bearing, radius / math.sqrt(2))
+        # the quadrant's farthest points lie on its arc of the parent's edge and on its
+        # two bounding radii; sample both and keep a hair of margin for the gaps
+        reach = 0.0
+        for step in range(_QUADRANT_SAMPLES + 1):
+            edge_bearing = bearing - 45.0 + 90.0 * step / _QUADRANT_SAMPLES
+            for fraction in (0.5, 1.0):
+                plat, plon = _destination(area.lat, area.lon, edge_bearing, radius * fraction)
+                reach = max(reach, haversine_km(lat, lon, plat, plon))
+        reach = max(reach, haversine_km(lat, lon, area.lat, area.lon))
+        quarters.append(Area(lat, lon, reach * (1 + 1e-3)))
+    return quarters
+
+
+_QUADRANT_SAMPLES = 16
+_EARTH_RADIUS_KM = 6371.0088
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in kilometres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _destination(lat: float, lon: float, bearing_deg: float, distance_km: float) -> tuple[float, float]:
+    """The point ``distance_km`` from (lat, lon) on the initial bearing, longitude in [-180, 180)."""
+    p1, l1 = math.radians(lat), math.radians(lon)
+    theta = math.radians(bearing_deg)
+    delta = distance_km / _EARTH_RADIUS_KM
+    p2 = math.asin(
+        math.sin(p1) * math.cos(delta) + math.cos(p1) * math.sin(delta) * math.cos(theta)
+    )
+    l2 = l1 + math.atan2(
+        math.sin(theta) * math.sin(delta) * math.cos(p1),
+        math.cos(delta) - math.sin(p1) * math.sin(p2),
+    )
+    lon2 = (math.degrees(l2) + 180.0) % 360.0 - 180.0
+    return max(-90.0, min(90.0, math.degrees(p2))), lon2

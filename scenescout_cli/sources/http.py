@@ -23,6 +23,8 @@ from ..model import Page, Query
 from .base import ApiRequest, SourceAdapter
 
 REDACTED = "***"
+#: A Retry-After longer than this is treated as this long (the query's deadline decides).
+MAX_RETRY_AFTER = 3600.0
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -86,9 +88,12 @@ def _retry_after(response: httpx.Response) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         return None  # an HTTP-date: rare from APIs; fall back to our own backoff
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 @attrs.define
@@ -162,12 +167,12 @@ class SourceClient:
         try:
             body = response.json() if response.content else None
         except (json.JSONDecodeError, UnicodeDecodeError):
-            error = UpstreamError(
-                name, f"HTTP {response.status_code}: malformed JSON body on {_path(safe_url)}"
-            )
-            if response.status_code < 400 or response.status_code in _RETRY_STATUSES:
-                raise _Retryable(error, _retry_after(response)) from None
-            raise error from None
+            if response.status_code < 400:
+                raise _Retryable(
+                    UpstreamError(name, f"HTTP {response.status_code}: malformed JSON body on {_path(safe_url)}"),
+                    _retry_after(response),
+                ) from None
+            body = None  # an error page in HTML or text: the adapter classifies the status
         try:
             return self.adapter.parse_page(query, cursor, response.status_code, body)
         except SourceRateLimited as exc:

@@ -311,11 +311,6 @@ def test_retry_policy_delay_bounds() -> None:
             assert 0 <= policy.delay(n, rng) <= min(4.0, 0.25 * 2 ** (n - 1))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_retry_after accepts float('inf') (also 'Infinity', '1e400'), so a bogus "
-    "Retry-After makes fetch_page sleep forever instead of falling back to its own backoff",
-)
 async def test_non_finite_retry_after_falls_back_to_backoff(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -327,12 +322,6 @@ async def test_non_finite_retry_after_falls_back_to_backoff(
     assert server.gaps() == pytest.approx([J[0]])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a response whose body is not JSON never reaches adapter.parse_page: a 401/429 "
-    "with an HTML or text body becomes UpstreamError (401 not SourceAuthError; 429 retried "
-    "as upstream but exhausts as UpstreamError, not SourceRateLimited)",
-)
 @pytest.mark.parametrize(
     ("code", "error"),
     [
