@@ -13,6 +13,7 @@ Prints a small table and the ratio of each write rate to normalisation.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import datetime as dt
 import json
@@ -48,10 +49,8 @@ async def main(count: int) -> None:
     t = time.perf_counter()
     events = []
     for record in raw:
-        try:
+        with contextlib.suppress(RecordRejected):
             events.append(adapter.normalise(record, now))
-        except RecordRejected:
-            pass
     normalise_s = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as data_dir:
         settings = load_settings({"SCENESCOUT_DATA_DIR": data_dir})
@@ -60,10 +59,10 @@ async def main(count: int) -> None:
             for _ in range(2):
                 t = time.perf_counter()
                 for i in range(0, len(events), STORE_BATCH_SIZE):
-                    await store.write_batch(None, "nyc", events[i:i + STORE_BATCH_SIZE], [])
+                    await store.write_batch(None, "nyc", events[i : i + STORE_BATCH_SIZE], [])
                 timings.append(time.perf_counter() - t)
     rate = len(events) / normalise_s
-    print(f"{'step':<22}{'events':>10}{'seconds':>10}{'events/s':>12}{'× normalise':>13}")
+    print(f"{'step':<22}{'events':>10}{'seconds':>10}{'events/s':>12}{'vs normalise':>13}")
     print(f"{'normalise':<22}{len(events):>10}{normalise_s:>10.2f}{rate:>12,.0f}{1:>13.2f}")
     for label, seconds in zip(("store (first write)", "store (re-write)"), timings, strict=True):
         r = len(events) / seconds

@@ -37,7 +37,9 @@ def city_from_slug(slug: str) -> City:
     except KeyError:
         known = ", ".join(_PRESETS)
         raise ConfigError(f"unknown city {slug!r}; known cities: {known}") from None
-    return City(slug=slug.lower(), name=name, area=Area(lat, lon, radius), timezone=tz, country=country)
+    return City(
+        slug=slug.lower(), name=name, area=Area(lat, lon, radius), timezone=tz, country=country
+    )
 
 
 def city_near(near: str, radius_km: float) -> City:
@@ -49,7 +51,9 @@ def city_near(near: str, radius_km: float) -> City:
         lat_s, lon_s = near.split(",")
         lat, lon = float(lat_s), float(lon_s)
     except ValueError:
-        raise ConfigError(f"--near must be LAT,LON (for example 40.73,-73.99), got {near!r}") from None
+        raise ConfigError(
+            f"--near must be LAT,LON (for example 40.73,-73.99), got {near!r}"
+        ) from None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise ConfigError(f"--near {near!r} is not a point on Earth")
     if not (0 < radius_km <= 500):

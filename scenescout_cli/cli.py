@@ -11,7 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import Awaitable, Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -34,19 +34,19 @@ app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
 
 
-class Progress(str, Enum):
+class Progress(StrEnum):
     auto = "auto"
     live = "live"
     log = "log"
     none = "none"
 
 
-class LogFormat(str, Enum):
+class LogFormat(StrEnum):
     text = "text"
     json = "json"
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     jsonl = "jsonl"
@@ -55,7 +55,7 @@ class OutputFormat(str, Enum):
     geojson = "geojson"
 
 
-class Faults(str, Enum):
+class Faults(StrEnum):
     none = "none"
 
 
@@ -97,10 +97,12 @@ def run(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         return trio.run(fn, *args)
     except typer.Exit:
         raise
-    except BaseException as exc:  # noqa: BLE001 - the process edge: map every outcome to an exit code
+    except BaseException as exc:
         leaves = _leaves(exc)
         ours = [leaf for leaf in leaves if isinstance(leaf, ScenescoutError)]
-        if isinstance(exc, KeyboardInterrupt) or any(isinstance(x, KeyboardInterrupt) for x in leaves):
+        if isinstance(exc, KeyboardInterrupt) or any(
+            isinstance(x, KeyboardInterrupt) for x in leaves
+        ):
             _fail("interrupted", 130)
         if ours and len(ours) == len(leaves):
             if _state["debug"]:
@@ -109,14 +111,18 @@ def run(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         if _state["debug"]:
             raise
         first = leaves[0]
-        _fail(f"internal error: {type(first).__name__}: {first} (run with --debug for the traceback)", 1)
+        _fail(
+            f"internal error: {type(first).__name__}: {first} (run with --debug for the traceback)",
+            1,
+        )
 
 
 def _settings(**overrides: Any) -> Any:
     from .config import load_settings
 
     settings = load_settings(
-        config_file=_state["config"], overrides={k: v for k, v in overrides.items() if v is not None}
+        config_file=_state["config"],
+        overrides={k: v for k, v in overrides.items() if v is not None},
     )
     for warning in settings.warnings:
         typer.echo(f"scenescout: warning: {warning}", err=True)
@@ -139,7 +145,9 @@ def _city(city: str | None, near: str | None, radius: float | None) -> Any:
                 raise ConfigError("give either --city or --near, not both")
             return city_near(near, radius if radius is not None else 10.0)
         if city is None:
-            raise ConfigError("--city is required (or --near LAT,LON --radius KM); see `scenescout cities`")
+            raise ConfigError(
+                "--city is required (or --near LAT,LON --radius KM); see `scenescout cities`"
+            )
         if radius is not None:
             raise ConfigError("--radius goes with --near")
         return city_from_slug(city)
@@ -193,16 +201,26 @@ def crawl(
         str | None, typer.Option(help="Stop discovery after this long (25m, 1h).")
     ] = None,
     no_images: Annotated[bool, typer.Option("--no-images", help="Skip image processing.")] = False,
-    progress: Annotated[Progress, typer.Option(help="Live view, log lines or nothing.")] = Progress.auto,
-    log_format: Annotated[LogFormat, typer.Option(help="Log lines as text or JSON.")] = LogFormat.text,
+    progress: Annotated[
+        Progress, typer.Option(help="Live view, log lines or nothing.")
+    ] = Progress.auto,
+    log_format: Annotated[
+        LogFormat, typer.Option(help="Log lines as text or JSON.")
+    ] = LogFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
-    db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL (overrides the env).")] = None,
+    db: Annotated[
+        str | None, typer.Option("--db", help="PostgreSQL URL (overrides the env).")
+    ] = None,
     sandbox_events: Annotated[
         int | None, typer.Option(hidden=True, help="Sandbox size (tests, benchmarks).")
     ] = None,
 ) -> None:
-    """Crawl one city: discover, normalise, store. Exit 0 ok, 1 partial, 3 locked, 4 no DB, 130 interrupted."""
-    from .pipeline import CrawlOptions, crawl as run_crawl
+    """Crawl one city: discover, normalise, store.
+
+    Exit 0 ok, 1 partial, 2 bad usage, 3 locked, 4 no database, 130 interrupted.
+    """
+    from .pipeline import CrawlOptions
+    from .pipeline import crawl as run_crawl
     from .sources.registry import KNOWN_SOURCES
 
     settings = _settings_or_exit(database_url=db)
@@ -215,23 +233,32 @@ def crawl(
     except ConfigError as exc:
         _fail(str(exc), 2)
     options = CrawlOptions(
-        city=target, sources=tuple(source or ()), days=days, sandbox=sandbox,
-        sandbox_events=sandbox_events, max_duration=seconds, images=not no_images,
+        city=target,
+        sources=tuple(source or ()),
+        days=days,
+        sandbox=sandbox,
+        sandbox_events=sandbox_events,
+        max_duration=seconds,
+        images=not no_images,
     )
     from rich.console import Console
 
     from .ui import choose_sink, summary
 
     console = Console(stderr=False)
-    sink = choose_sink("none" if quiet else progress.value, console,
-                       json_logs=log_format is LogFormat.json)
+    sink = choose_sink(
+        "none" if quiet else progress.value, console, json_logs=log_format is LogFormat.json
+    )
     result = run(functools.partial(run_crawl, settings, options, sink=sink))
     if not quiet:
-        if log_format is LogFormat.json or (progress is Progress.log or
-                                            (progress is Progress.auto and not console.is_terminal)):
+        if log_format is LogFormat.json or (
+            progress is Progress.log or (progress is Progress.auto and not console.is_terminal)
+        ):
             from .ui import LogLines
 
-            LogLines(sys.stdout, json_format=log_format is LogFormat.json).emit(result.stats, "summary")
+            LogLines(sys.stdout, json_format=log_format is LogFormat.json).emit(
+                result.stats, "summary"
+            )
         else:
             console.print(summary(result.stats))
     elif result.exit_code:
@@ -248,7 +275,9 @@ def events(
     to: Annotated[str | None, typer.Option(help="End date or time (exclusive).")] = None,
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many events.")] = None,
-    format_: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    format_: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
     db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL.")] = None,
 ) -> None:
@@ -263,8 +292,9 @@ def events(
         start, end = commands.parse_range(from_, to, city)
     except ConfigError as exc:
         _fail(str(exc), 2)
-    written = run(commands.export_events, settings, city, start, end, category, limit,
-                  format_.value, output)
+    written = run(
+        commands.export_events, settings, city, start, end, category, limit, format_.value, output
+    )
     if output is not None:
         typer.echo(f"wrote {written} events to {output}", err=True)
 
@@ -333,7 +363,9 @@ def db_info(
 def sandbox_serve(
     city: Annotated[str, typer.Option(help="City whose events the sandbox serves.")] = "nyc",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any).")] = 8765,
-    events: Annotated[int | None, typer.Option(min=1, help="How many events (default per city).")] = None,
+    events: Annotated[
+        int | None, typer.Option(min=1, help="How many events (default per city).")
+    ] = None,
     faults: Annotated[Faults, typer.Option(help="Fault profile.")] = Faults.none,
     rate_limit: Annotated[bool, typer.Option(help="Answer 429 past the providers' rates.")] = True,
 ) -> None:

@@ -33,7 +33,9 @@ def _zone_for(city: str | None) -> dt.tzinfo:
     return dt.UTC
 
 
-def parse_range(start: str | None, end: str | None, city: str | None) -> tuple[dt.datetime, dt.datetime | None]:
+def parse_range(
+    start: str | None, end: str | None, city: str | None
+) -> tuple[dt.datetime, dt.datetime | None]:
     """``--from``/``--to`` → aware datetimes. Dates are midnights in the city's zone.
 
     ``--from`` defaults to now. ConfigError on a value that is not a date or datetime.
@@ -46,7 +48,9 @@ def parse_range(start: str | None, end: str | None, city: str | None) -> tuple[d
                 return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), zone)
             value = dt.datetime.fromisoformat(text)
         except ValueError:
-            raise ConfigError(f"{flag} must be a date (2026-12-01) or a time (2026-12-01T18:00), got {text!r}") from None
+            raise ConfigError(
+                f"{flag} must be a date (2026-12-01) or a time (2026-12-01T18:00), got {text!r}"
+            ) from None
         return value if value.tzinfo else value.replace(tzinfo=zone)
 
     lower = parse(start, "--from") if start else dt.datetime.now(dt.UTC)
@@ -57,8 +61,14 @@ def parse_range(start: str | None, end: str | None, city: str | None) -> tuple[d
 
 
 async def export_events(
-    settings: Settings, city: str | None, start: dt.datetime, end: dt.datetime | None,
-    category: str | None, limit: int | None, fmt: str, output: Path | None,
+    settings: Settings,
+    city: str | None,
+    start: dt.datetime,
+    end: dt.datetime | None,
+    category: str | None,
+    limit: int | None,
+    fmt: str,
+    output: Path | None,
 ) -> int:
     """Query the store and write the events in ``fmt`` to ``output`` (stdout when None)."""
     from .export import EventRow, write_events
@@ -96,15 +106,34 @@ async def show_runs(settings: Settings, limit: int) -> None:
     async with open_store(settings) as store:
         rows = await store.runs(limit)
     table = Table(title="crawl runs")
-    for column in ("id", "city", "started", "took", "status", "stored", "new", "rejected", "errors"):
-        table.add_column(column, justify="right" if column in {"id", "stored", "new", "rejected", "errors"} else "left")
+    for column in (
+        "id",
+        "city",
+        "started",
+        "took",
+        "status",
+        "stored",
+        "new",
+        "rejected",
+        "errors",
+    ):
+        table.add_column(
+            column,
+            justify="right" if column in {"id", "stored", "new", "rejected", "errors"} else "left",
+        )
     for row in rows:
         stats = row["stats"] or {}
         errors = sum(s.get("errors", 0) for s in stats.get("sources", {}).values())
         table.add_row(
-            str(row["id"]), row["city"], f"{row['started_at']:%Y-%m-%d %H:%M:%S %Z}", _duration(row),
-            row["status"], str(stats.get("events_stored", "")), str(stats.get("events_inserted", "")),
-            str(sum((stats.get("rejected") or {}).values())), str(errors),
+            str(row["id"]),
+            row["city"],
+            f"{row['started_at']:%Y-%m-%d %H:%M:%S %Z}",
+            _duration(row),
+            row["status"],
+            str(stats.get("events_stored", "")),
+            str(stats.get("events_inserted", "")),
+            str(sum((stats.get("rejected") or {}).values())),
+            str(errors),
         )
     _console.print(table)
 
@@ -124,8 +153,10 @@ async def show_sources(settings: Settings) -> None:
         last = next((r for r in runs if name in (r["stats"] or {}).get("sources", {})), None)
         if last:
             s = last["stats"]["sources"][name]
-            last_text = (f"#{last['id']} {last['city']} {last['started_at']:%Y-%m-%d %H:%M} "
-                         f"{s['state']}: {s['records']} records, {s['errors']} errors")
+            last_text = (
+                f"#{last['id']} {last['city']} {last['started_at']:%Y-%m-%d %H:%M} "
+                f"{s['state']}: {s['records']} records, {s['errors']} errors"
+            )
         else:
             last_text = "never"
         if src:
@@ -144,8 +175,14 @@ def show_cities() -> None:
     for column in ("slug", "name", "centre", "radius", "timezone", "country"):
         table.add_column(column)
     for city in presets():
-        table.add_row(city.slug, city.name, f"{city.area.lat:.4f},{city.area.lon:.4f}",
-                      f"{city.area.radius_km:g} km", city.timezone, city.country)
+        table.add_row(
+            city.slug,
+            city.name,
+            f"{city.area.lat:.4f},{city.area.lon:.4f}",
+            f"{city.area.radius_km:g} km",
+            city.timezone,
+            city.country,
+        )
     _console.print(table)
 
 
@@ -180,12 +217,16 @@ async def db_info(settings: Settings) -> None:
 async def doctor(settings: Settings) -> bool:
     """Check configuration, keys, data dir and database; print one line each. True if all pass."""
     checks: list[tuple[str, bool, str]] = []
-    checks.append(("config", True, str(settings.config_file or "no config file; environment and defaults")))
+    checks.append(
+        ("config", True, str(settings.config_file or "no config file; environment and defaults"))
+    )
     for warning in settings.warnings:
         checks.append(("config", False, warning))
     for name, variable in KEY_VARIABLES.items():
         present = getattr(settings.keys, name) is not None
-        checks.append((f"key {name}", True, "set" if present else f"not set ({variable}); source skipped"))
+        checks.append(
+            (f"key {name}", True, "set" if present else f"not set ({variable}); source skipped")
+        )
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         probe = settings.data_dir / ".doctor-probe"
@@ -214,10 +255,13 @@ async def serve_sandbox(city: Any, port: int, events: int | None, rate_limit: bo
 
     async with trio.open_nursery() as nursery:
         info = await nursery.start(
-            lambda task_status: serve(city, port=port, events=events, rate_limit=rate_limit,
-                                      task_status=task_status)
+            lambda task_status: serve(
+                city, port=port, events=events, rate_limit=rate_limit, task_status=task_status
+            )
         )
-        _console.print(f"sandbox for {city.slug}: {info.event_count:,} Ticketmaster events at {info.base_url}")
+        _console.print(
+            f"sandbox for {city.slug}: {info.event_count:,} Ticketmaster events at {info.base_url}"
+        )
         _console.print(f"  export SCENESCOUT_TICKETMASTER_URL={info.ticketmaster_url}")
         _console.print(f"  export TICKETMASTER_API_KEY={info.keys['ticketmaster']}")
         _console.print("Ctrl-C stops it.")

@@ -202,7 +202,10 @@ def _find_config_file(explicit: Path | None, cwd: Path) -> Path | None:
         if not explicit.is_file():
             raise ConfigError(f"config file {explicit} does not exist")
         return explicit
-    for candidate in (cwd / "scenescout.toml", platformdirs.user_config_path(APP_NAME) / "config.toml"):
+    for candidate in (
+        cwd / "scenescout.toml",
+        platformdirs.user_config_path(APP_NAME) / "config.toml",
+    ):
         if candidate.is_file():
             return candidate
     return None
@@ -258,7 +261,9 @@ def load_settings(
             raise ConfigError(f"{where}: expected a table ([{table}])")
     if tree.get("geocoder") not in (None, "nominatim", "google"):
         where = _origin("geocoder", env_tree, path)
-        raise ConfigError(f"{where}: geocoder must be 'nominatim' or 'google', got {tree['geocoder']!r}")
+        raise ConfigError(
+            f"{where}: geocoder must be 'nominatim' or 'google', got {tree['geocoder']!r}"
+        )
     for name, url in (tree.get("urls") or {}).items():
         if isinstance(url, str) and not url.startswith(("http://", "https://")):
             where = _origin(f"urls.{name}", env_tree, path)

@@ -242,12 +242,14 @@ def _write_geojson(rows: Iterable[EventRow], out: TextIO) -> int:
             lat, lon = point
             properties = _record(row)
             del properties["lat"], properties["lon"]
-            yield _dumps({
-                "type": "Feature",
-                "id": str(row.id),
-                "geometry": {"type": "Point", "coordinates": [lon, lat]},
-                "properties": properties,
-            })
+            yield _dumps(
+                {
+                    "type": "Feature",
+                    "id": str(row.id),
+                    "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                    "properties": properties,
+                }
+            )
 
     return _write_array(out, '{"type": "FeatureCollection", "features": [', "]}", features())
 

@@ -13,8 +13,19 @@ from typing import Any
 import attrs
 
 CATEGORIES = (
-    "music", "comedy", "theater", "arts", "film", "sports", "food_drink",
-    "nightlife", "family", "learning", "community", "wellness", "other",
+    "music",
+    "comedy",
+    "theater",
+    "arts",
+    "film",
+    "sports",
+    "food_drink",
+    "nightlife",
+    "family",
+    "learning",
+    "community",
+    "wellness",
+    "other",
 )
 STATUSES = ("scheduled", "cancelled", "postponed", "rescheduled")
 SOURCES = ("ticketmaster", "eventbrite", "yelp", "meetup")

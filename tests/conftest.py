@@ -10,7 +10,9 @@ from scenescout_cli.config import KEY_VARIABLES, URL_VARIABLES
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _clean_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """No test sees the developer's keys, URLs or config; each gets its own config dir."""
     for name in list(os.environ):
         if name.startswith("SCENESCOUT_"):

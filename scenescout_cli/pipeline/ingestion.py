@@ -27,8 +27,13 @@ def normalise_record(adapter: SourceAdapter, record: dict[str, Any], page: RawPa
         return Reject(adapter.name, _safe_id(adapter, record), exc.reason, exc.detail, record)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         # Untrusted input in a shape the normaliser did not foresee: a reject, not a crash.
-        return Reject(adapter.name, _safe_id(adapter, record), "malformed_record",
-                      f"{type(exc).__name__}: {exc}"[:200], record)
+        return Reject(
+            adapter.name,
+            _safe_id(adapter, record),
+            "malformed_record",
+            f"{type(exc).__name__}: {exc}"[:200],
+            record,
+        )
     return attrs.evolve(event, fetched_at=page.fetched_at)
 
 

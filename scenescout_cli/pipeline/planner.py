@@ -18,6 +18,7 @@ MIN_WINDOW = dt.timedelta(hours=1)
 #: Below this radius a query is not split further (its overflow is reported as capped).
 MIN_RADIUS_KM = 0.25
 
+
 def crawl_window(now: dt.datetime, days: int) -> Window:
     """From ``now`` (aware) to ``days`` days later, both in UTC, whole seconds."""
     start = now.astimezone(dt.UTC).replace(microsecond=0)
@@ -84,8 +85,10 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
-def _destination(lat: float, lon: float, bearing_deg: float, distance_km: float) -> tuple[float, float]:
-    """The point ``distance_km`` from (lat, lon) on the initial bearing, longitude in [-180, 180)."""
+def _destination(
+    lat: float, lon: float, bearing_deg: float, distance_km: float
+) -> tuple[float, float]:
+    """The point ``distance_km`` from (lat, lon) on the initial bearing; lon in [-180, 180)."""
     p1, l1 = math.radians(lat), math.radians(lon)
     theta = math.radians(bearing_deg)
     delta = distance_km / _EARTH_RADIUS_KM

@@ -114,14 +114,18 @@ async def crawl(
             )
         async with open_store(settings) as store:
             if not await store.try_lock_city(options.city.slug):
-                raise LockHeld(f"another crawl of {options.city.slug} is running (its lock is held)")
+                raise LockHeld(
+                    f"another crawl of {options.city.slug} is running (its lock is held)"
+                )
             run_id = await store.start_run(options.city.slug, {"status": "running"})
             if sink is not None:
                 root.start_soon(sink.run, stats, name="progress")
             status = "failed"
             try:
                 async with httpx.AsyncClient(
-                    transport=transport, timeout=None, headers={"User-Agent": USER_AGENT},
+                    transport=transport,
+                    timeout=None,
+                    headers={"User-Agent": USER_AGENT},
                     follow_redirects=False,
                 ) as http:
                     runtimes = {
@@ -148,7 +152,9 @@ async def crawl(
                     )
                 status = _status(stats, discovery_scope, interrupted)
             finally:
-                stats.status = status if status != "failed" or not interrupted.is_set() else "interrupted"
+                stats.status = (
+                    status if status != "failed" or not interrupted.is_set() else "interrupted"
+                )
                 stats.finished = trio.current_time()
                 with trio.move_on_after(FINAL_WRITE_GRACE, shield=True):
                     await store.finish_run(run_id, stats.status, stats.snapshot())
@@ -213,8 +219,15 @@ async def run_pipeline(
         await nursery.start(process, event_recv, store_send, stats)
         await nursery.start(ingest, adapters, raw_recv, event_send, stats)
         nursery.start_soon(
-            _discovery_group, discovery_scope, runtimes, city, window, stats,
-            query_send, query_recv, raw_send,
+            _discovery_group,
+            discovery_scope,
+            runtimes,
+            city,
+            window,
+            stats,
+            query_send,
+            query_recv,
+            raw_send,
         )
 
 

@@ -161,7 +161,9 @@ class SourceClient:
             if scope.cancelled_caught:
                 self.on_request(None)
                 raise _Retryable(
-                    UpstreamError(name, f"no answer within {self.request_timeout:g}s on {_path(safe_url)}")
+                    UpstreamError(
+                        name, f"no answer within {self.request_timeout:g}s on {_path(safe_url)}"
+                    )
                 )
         self.on_request(response.status_code)
         try:
@@ -169,7 +171,10 @@ class SourceClient:
         except (json.JSONDecodeError, UnicodeDecodeError):
             if response.status_code < 400:
                 raise _Retryable(
-                    UpstreamError(name, f"HTTP {response.status_code}: malformed JSON body on {_path(safe_url)}"),
+                    UpstreamError(
+                        name,
+                        f"HTTP {response.status_code}: malformed JSON body on {_path(safe_url)}",
+                    ),
                     _retry_after(response),
                 ) from None
             body = None  # an error page in HTML or text: the adapter classifies the status

@@ -25,6 +25,7 @@ import trio
 # trio_asyncio must be imported before psycopg: it patches asyncio.get_running_loop,
 # which psycopg binds at import time.
 import trio_asyncio  # isort: split
+
 import psycopg
 from psycopg.rows import dict_row
 
@@ -36,16 +37,56 @@ from .server import start_embedded
 T = TypeVar("T")
 
 EVENT_COLUMNS = (
-    "id", "city", "title", "description", "starts_at", "ends_at", "timezone",
-    "venue_name", "address", "locality", "postal_code", "country", "lat", "lon",
-    "category", "price_min", "price_max", "currency", "is_free", "url", "image_url",
-    "status", "quality_score", "first_seen_at", "last_seen_at", "updated_at",
+    "id",
+    "city",
+    "title",
+    "description",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "venue_name",
+    "address",
+    "locality",
+    "postal_code",
+    "country",
+    "lat",
+    "lon",
+    "category",
+    "price_min",
+    "price_max",
+    "currency",
+    "is_free",
+    "url",
+    "image_url",
+    "status",
+    "quality_score",
+    "first_seen_at",
+    "last_seen_at",
+    "updated_at",
 )
 # Columns a crawl writes; compared to decide whether a re-seen event changed.
 _CONTENT_COLUMNS = (
-    "title", "description", "starts_at", "ends_at", "timezone", "venue_name", "address",
-    "locality", "postal_code", "country", "lat", "lon", "category", "price_min", "price_max",
-    "currency", "is_free", "url", "image_url", "status", "date_tba",
+    "title",
+    "description",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "venue_name",
+    "address",
+    "locality",
+    "postal_code",
+    "country",
+    "lat",
+    "lon",
+    "category",
+    "price_min",
+    "price_max",
+    "currency",
+    "is_free",
+    "url",
+    "image_url",
+    "status",
+    "date_tba",
 )
 _BATCH_COLUMNS = ("id", "city", *_CONTENT_COLUMNS, "source", "source_id", "fetched_at", "raw")
 
@@ -182,13 +223,15 @@ class Store:
     async def _info(self) -> dict[str, Any]:
         async with self._conn.cursor() as cur:
             await cur.execute("SHOW server_version")
-            version = (await cur.fetchone())[0]
-            await cur.execute("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+            version = (await _one(cur))[0]
+            await cur.execute(
+                "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
+            )
             migrations = [f"{v:04d}_{n}" for v, n, _ in await cur.fetchall()]
             counts = {}
             for table in ("events", "event_sources", "crawl_runs", "rejects"):
                 await cur.execute(f"SELECT count(*) FROM {table}")
-                counts[table] = (await cur.fetchone())[0]
+                counts[table] = (await _one(cur))[0]
         await self._conn.commit()
         pending = [f"{v:04d}_{n}" for v, n, _ in _migrations() if f"{v:04d}_{n}" not in migrations]
         return {
@@ -211,7 +254,7 @@ class Store:
                 "INSERT INTO crawl_runs (city, stats) VALUES (%s, %s) RETURNING id",
                 (city, json.dumps(stats, default=_json_default)),
             )
-            return int((await cur.fetchone())[0])
+            return int((await _one(cur))[0])
 
     async def finish_run(self, run_id: int, status: str, stats: dict[str, Any]) -> None:
         """Record the run's end, status and figures."""
@@ -230,8 +273,10 @@ class Store:
 
     async def _try_lock_city(self, city: str) -> bool:
         async with self._conn.cursor() as cur:
-            await cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"scenescout:crawl:{city}",))
-            locked = bool((await cur.fetchone())[0])
+            await cur.execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s))", (f"scenescout:crawl:{city}",)
+            )
+            locked = bool((await _one(cur))[0])
         await self._conn.commit()
         return locked
 
@@ -253,7 +298,9 @@ class Store:
         async with self._conn.transaction(), self._conn.cursor() as cur:
             if events:
                 await cur.execute(_CREATE_BATCH_TABLE)
-                async with cur.copy(f"COPY _batch_events ({', '.join(_BATCH_COLUMNS)}) FROM STDIN") as copy:
+                async with cur.copy(
+                    f"COPY _batch_events ({', '.join(_BATCH_COLUMNS)}) FROM STDIN"
+                ) as copy:
                     for event in events:
                         await copy.write_row(_batch_row(city, event))
                 await cur.execute(_UPSERT_EVENTS)
@@ -268,8 +315,14 @@ class Store:
                     "INSERT INTO rejects (run_id, source, source_id, reason, detail, raw)"
                     " VALUES (%s, %s, %s, %s, %s, %s)",
                     [
-                        (run_id, r.source, r.source_id, r.reason, r.detail,
-                         json.dumps(r.raw, default=_json_default, ensure_ascii=False))
+                        (
+                            run_id,
+                            r.source,
+                            r.source_id,
+                            r.reason,
+                            r.detail,
+                            json.dumps(r.raw, default=_json_default, ensure_ascii=False),
+                        )
                         for r in rejects
                     ],
                 )
@@ -341,7 +394,17 @@ class Store:
 
 
 async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
-    return await psycopg.AsyncConnection.connect(url, connect_timeout=10, application_name="scenescout")
+    return await psycopg.AsyncConnection.connect(
+        url, connect_timeout=10, application_name="scenescout"
+    )
+
+
+async def _one(cur: psycopg.AsyncCursor[Any]) -> Any:
+    """The single row a statement returns (it always returns one)."""
+    row = await cur.fetchone()
+    if row is None:
+        raise RuntimeError("expected a row")
+    return row
 
 
 def _first_line(exc: BaseException) -> str:

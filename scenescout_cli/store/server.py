@@ -27,7 +27,9 @@ def start_embedded(pgdata: Path) -> str:
     try:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DatabaseUnavailable(f"cannot create data dir {pgdata.parent}: {exc.strerror}") from exc
+        raise DatabaseUnavailable(
+            f"cannot create data dir {pgdata.parent}: {exc.strerror}"
+        ) from exc
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs' runtime-dir fallback warning

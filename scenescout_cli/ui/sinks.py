@@ -40,16 +40,20 @@ class LiveView:
 class LogLines:
     """A plain (or JSON) progress line every ``interval`` seconds."""
 
-    def __init__(self, stream: TextIO | None = None, *, json_format: bool = False,
-                 interval: float = 5.0) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, json_format: bool = False, interval: float = 5.0
+    ) -> None:
         self.stream = stream or sys.stderr
         self.json_format = json_format
         self.interval = interval
 
     def emit(self, stats: RunStats, event: str = "progress") -> None:
         if self.json_format:
-            record = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                      "event": event, **stats.snapshot()}
+            record = {
+                "ts": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "event": event,
+                **stats.snapshot(),
+            }
             line = json.dumps(record, separators=(",", ":"))
         else:
             stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
@@ -70,7 +74,9 @@ class NoProgress:
         await trio.sleep_forever()
 
 
-def choose_sink(progress: str, console: Console, *, json_logs: bool = False) -> LiveView | LogLines | NoProgress:
+def choose_sink(
+    progress: str, console: Console, *, json_logs: bool = False
+) -> LiveView | LogLines | NoProgress:
     """``auto`` → the live view on a terminal, log lines otherwise."""
     if progress == "auto":
         progress = "live" if console.is_terminal else "log"

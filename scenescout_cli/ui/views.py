@@ -9,11 +9,18 @@ from rich.text import Text
 from ..pipeline.stats import RunStats
 
 _STATE_STYLE = {
-    "waiting": "dim", "running": "cyan", "done": "green", "failed": "bold red", "skipped": "yellow",
+    "waiting": "dim",
+    "running": "cyan",
+    "done": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
 }
 _STATUS_STYLE = {
-    "running": "cyan", "succeeded": "green", "partial": "yellow",
-    "failed": "bold red", "interrupted": "magenta",
+    "running": "cyan",
+    "succeeded": "green",
+    "partial": "yellow",
+    "failed": "bold red",
+    "interrupted": "magenta",
 }
 
 
@@ -25,22 +32,42 @@ def _fmt_elapsed(seconds: float) -> str:
 def header(stats: RunStats) -> Text:
     status = stats.status
     text = Text.assemble(
-        ("scenescout ", "bold"), (f"crawl {stats.city}", "bold cyan"), "  ",
-        (status, _STATUS_STYLE.get(status, "")), "  ",
+        ("scenescout ", "bold"),
+        (f"crawl {stats.city}", "bold cyan"),
+        "  ",
+        (status, _STATUS_STYLE.get(status, "")),
+        "  ",
         f"{_fmt_elapsed(stats.elapsed())}  ",
-        (f"{stats.stored:,}", "bold"), " stored  ",
-        (f"{stats.events_per_second():,.1f}", "bold"), " events/s  ",
-        (f"{sum(stats.rejected.values()):,}", "yellow" if stats.rejected else ""), " rejected  ",
-        (f"{stats.errors:,}", "red" if stats.errors else ""), " errors",
+        (f"{stats.stored:,}", "bold"),
+        " stored  ",
+        (f"{stats.events_per_second():,.1f}", "bold"),
+        " events/s  ",
+        (f"{sum(stats.rejected.values()):,}", "yellow" if stats.rejected else ""),
+        " rejected  ",
+        (f"{stats.errors:,}", "red" if stats.errors else ""),
+        " errors",
     )
     return text
 
 
 def sources_table(stats: RunStats) -> Table:
     table = Table(title="sources", title_justify="left", expand=False, pad_edge=False)
-    for column in ("source", "state", "queries", "split", "pages", "records", "requests",
-                   "retries", "429s", "errors", "now"):
-        table.add_column(column, justify="left" if column in {"source", "state", "now"} else "right")
+    for column in (
+        "source",
+        "state",
+        "queries",
+        "split",
+        "pages",
+        "records",
+        "requests",
+        "retries",
+        "429s",
+        "errors",
+        "now",
+    ):
+        table.add_column(
+            column, justify="left" if column in {"source", "state", "now"} else "right"
+        )
     for s in stats.sources.values():
         now = s.activity if s.state == "running" else (s.last_error or "")
         table.add_row(
@@ -66,7 +93,10 @@ def stages_table(stats: RunStats) -> Table:
     for s in stats.stages.values():
         capacity = int(s.capacity) if s.capacity != float("inf") else 0
         table.add_row(
-            s.name, f"{s.received:,}", f"{s.sent:,}", f"{s.depth}/{capacity}",
+            s.name,
+            f"{s.received:,}",
+            f"{s.sent:,}",
+            f"{s.depth}/{capacity}",
             Text(str(s.errors), style="yellow" if s.errors else ""),
         )
     return table
@@ -82,10 +112,12 @@ def live_body(stats: RunStats) -> RenderableType:
 
 def summary(stats: RunStats) -> RenderableType:
     """The table that ends a run."""
-    table = Table(title=f"crawl {stats.city}: {stats.status}", title_justify="left", show_header=False)
+    table = Table(
+        title=f"crawl {stats.city}: {stats.status}", title_justify="left", show_header=False
+    )
     table.add_column("figure")
     table.add_column("value", justify="right")
-    rows = [
+    rows: list[tuple[str, str | Text]] = [
         ("status", Text(stats.status, style=_STATUS_STYLE.get(stats.status, ""))),
         ("elapsed", _fmt_elapsed(stats.elapsed())),
         ("events stored", f"{stats.stored:,}"),
@@ -96,8 +128,11 @@ def summary(stats: RunStats) -> RenderableType:
     ]
     for s in stats.sources.values():
         rows.append(
-            (f"{s.name}", f"{s.state}: {s.records:,} records, {s.pages:,} pages, "
-                          f"{s.requests:,} requests, {s.errors} errors")
+            (
+                f"{s.name}",
+                f"{s.state}: {s.records:,} records, {s.pages:,} pages, "
+                f"{s.requests:,} requests, {s.errors} errors",
+            )
         )
     for label, value in rows:
         table.add_row(label, value)

@@ -45,7 +45,15 @@ def scenescout_env(database_url: str, tmp_path: Path) -> dict[str, str]:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCENESCOUT_")}
-    env.update({"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": str(tmp_path / "data")})
-    for key in ("TICKETMASTER_API_KEY", "EVENTBRITE_TOKEN", "YELP_API_KEY", "MEETUP_TOKEN", "GOOGLE_MAPS_API_KEY"):
+    env.update(
+        {"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": str(tmp_path / "data")}
+    )
+    for key in (
+        "TICKETMASTER_API_KEY",
+        "EVENTBRITE_TOKEN",
+        "YELP_API_KEY",
+        "MEETUP_TOKEN",
+        "GOOGLE_MAPS_API_KEY",
+    ):
         env.pop(key, None)
     return env

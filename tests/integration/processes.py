@@ -13,9 +13,15 @@ def scenescout_executable() -> str:
     return shutil.which("scenescout", path=str(Path(sys.executable).parent)) or "scenescout"
 
 
-def run_scenescout(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_scenescout(
+    args: list[str], env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run ``scenescout ARGS`` to completion and capture its output."""
     return subprocess.run(
-        [scenescout_executable(), *args], env=env, capture_output=True, text=True,
-        timeout=timeout, check=False,
+        [scenescout_executable(), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )

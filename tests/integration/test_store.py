@@ -21,23 +21,39 @@ T0 = dt.datetime(2026, 12, 5, 1, 0, tzinfo=dt.UTC)
 
 def _event(source_id: str, title: str = "Night Market", **extra: object) -> Event:
     return Event(
-        source="ticketmaster", source_id=source_id, title=title, starts_at=T0,
-        timezone="America/New_York", venue_name="Brooklyn Steel", lat=40.7193, lon=-73.9387,
-        raw={"id": source_id, "name": title}, fetched_at=T0, **extra,  # type: ignore[arg-type]
+        source="ticketmaster",
+        source_id=source_id,
+        title=title,
+        starts_at=T0,
+        timezone="America/New_York",
+        venue_name="Brooklyn Steel",
+        lat=40.7193,
+        lon=-73.9387,
+        raw={"id": source_id, "name": title},
+        fetched_at=T0,
+        **extra,  # type: ignore[arg-type]
     )
 
 
 async def test_batches_upsert_idempotently(database_url: str) -> None:
     """Writing the same events twice keeps one row each and moves only last_seen_at."""
-    settings = load_settings({"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"})
+    settings = load_settings(
+        {"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"}
+    )
     async with open_store(settings) as store:
         first = await store.write_batch(None, "nyc", [_event("a"), _event("b"), _event("a")], [])
         assert (first.inserted, first.updated) == (2, 0)
-        before = {r[0]: r[1:] for r in await store.fetch_all(
-            "SELECT title, first_seen_at, last_seen_at, updated_at FROM events")}
+        before = {
+            r[0]: r[1:]
+            for r in await store.fetch_all(
+                "SELECT title, first_seen_at, last_seen_at, updated_at FROM events"
+            )
+        }
         second = await store.write_batch(None, "nyc", [_event("a"), _event("b")], [])
         assert (second.inserted, second.updated) == (0, 2)
-        rows = await store.fetch_all("SELECT title, first_seen_at, last_seen_at, updated_at FROM events")
+        rows = await store.fetch_all(
+            "SELECT title, first_seen_at, last_seen_at, updated_at FROM events"
+        )
         assert len(rows) == 2
         for title, first_seen, last_seen, updated in rows:
             assert first_seen == before[title][0]
@@ -49,7 +65,9 @@ async def test_batches_upsert_idempotently(database_url: str) -> None:
 
 async def test_a_changed_event_moves_updated_at_and_rejects_are_kept(database_url: str) -> None:
     """A changed record updates the row and its updated_at; rejects are stored with their reason."""
-    settings = load_settings({"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"})
+    settings = load_settings(
+        {"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"}
+    )
     async with open_store(settings) as store:
         await store.write_batch(None, "nyc", [_event("a")], [])
         (before,) = await store.fetch_all("SELECT updated_at FROM events")
@@ -57,14 +75,17 @@ async def test_a_changed_event_moves_updated_at_and_rejects_are_kept(database_ur
         result = await store.write_batch(None, "nyc", [_event("a", status="cancelled")], [reject])
         assert result.rejected == 1
         (row,) = await store.fetch_all("SELECT status, updated_at FROM events")
-        assert row[0] == "cancelled" and row[1] > before[0]
+        assert row[0] == "cancelled"
+        assert row[1] > before[0]
         rejects = await store.fetch_all("SELECT source, source_id, reason, raw FROM rejects")
         assert rejects == [("ticketmaster", "zz", "missing_title", {"id": "zz"})]
 
 
 async def test_the_city_lock_admits_one_session(database_url: str) -> None:
     """Only one connection holds a city's crawl lock; other cities are free."""
-    settings = load_settings({"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"})
+    settings = load_settings(
+        {"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"}
+    )
     async with open_store(settings) as one, open_store(settings) as two:
         assert await one.try_lock_city("nyc")
         assert not await two.try_lock_city("nyc")
@@ -82,14 +103,18 @@ def test_db_migrate_and_info_commands(scenescout_env: dict[str, str]) -> None:
     assert "0001_initial" in info.stdout
 
 
-def test_two_processes_start_the_embedded_server_at_once(tmp_path: Path, scenescout_env: dict[str, str]) -> None:
+def test_two_processes_start_the_embedded_server_at_once(
+    tmp_path: Path, scenescout_env: dict[str, str]
+) -> None:
     """Two scenescout processes starting together on a fresh data dir both succeed."""
     env = dict(scenescout_env)
     env.pop("SCENESCOUT_DATABASE_URL")
     env["SCENESCOUT_DATA_DIR"] = str(tmp_path / "fresh")
     exe = scenescout_executable()
     procs = [
-        subprocess.Popen([exe, "db", "info"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [exe, "db", "info"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     results = [p.communicate(timeout=180) for p in procs]

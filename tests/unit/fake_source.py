@@ -35,10 +35,14 @@ class FakeAdapter:
 
     def request(self, query: Query, cursor: Any | None) -> ApiRequest:
         return ApiRequest(
-            "GET", "/events",
+            "GET",
+            "/events",
             params={
-                "start": query.window.start.isoformat(), "end": query.window.end.isoformat(),
-                "page": str(cursor or 0), "size": str(self.page_size), "key": "SECRET",
+                "start": query.window.start.isoformat(),
+                "end": query.window.end.isoformat(),
+                "page": str(cursor or 0),
+                "size": str(self.page_size),
+                "key": "SECRET",
             },
             secret_params=frozenset({"key"}),
         )
@@ -60,8 +64,12 @@ class FakeAdapter:
         if not record.get("name"):
             raise RecordRejected("missing_title", "no name")
         return Event(
-            source=self.name, source_id=record["id"], title=record["name"],
-            starts_at=dt.datetime.fromisoformat(record["start"]), timezone="UTC", raw=record,
+            source=self.name,
+            source_id=record["id"],
+            title=record["name"],
+            starts_at=dt.datetime.fromisoformat(record["start"]),
+            timezone="UTC",
+            raw=record,
         )
 
 
@@ -78,8 +86,11 @@ class FakeApi:
     def spread(cls, count: int, hours: int = 24 * 30, bad: int = 0) -> FakeApi:
         step = hours * 3600 / count
         records = [
-            {"id": f"ev{i:05d}", "name": "" if i < bad else f"Event {i}",
-             "start": (T0 + dt.timedelta(seconds=int(i * step))).isoformat()}
+            {
+                "id": f"ev{i:05d}",
+                "name": "" if i < bad else f"Event {i}",
+                "start": (T0 + dt.timedelta(seconds=int(i * step))).isoformat(),
+            }
             for i in range(count)
         ]
         return cls(records)
@@ -103,5 +114,5 @@ class FakeApi:
         lo = bisect.bisect_left(starts, start.isoformat())
         hi = bisect.bisect_left(starts, end.isoformat())
         hits = self.records[lo:hi]
-        body = {"total": len(hits), "records": hits[page * size:(page + 1) * size]}
+        body = {"total": len(hits), "records": hits[page * size : (page + 1) * size]}
         return httpx.Response(200, content=json.dumps(body).encode())

@@ -23,8 +23,18 @@ from scenescout_cli.pipeline.planner import (
 )
 
 SLUGS = [
-    "nyc", "la", "chicago", "sf", "seattle", "austin",
-    "boston", "miami", "london", "berlin", "paris", "toronto",
+    "nyc",
+    "la",
+    "chicago",
+    "sf",
+    "seattle",
+    "austin",
+    "boston",
+    "miami",
+    "london",
+    "berlin",
+    "paris",
+    "toronto",
 ]
 EARTH_RADIUS_KM = 6371.0088
 T0 = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
@@ -168,13 +178,22 @@ def test_city_near_accepts_the_extremes(near: str, radius: float) -> None:
 @pytest.mark.parametrize(
     ("now", "days", "start"),
     [
-        (dt.datetime(2026, 7, 1, 12, 30, 15, 999_999, tzinfo=dt.UTC), 30,
-         dt.datetime(2026, 7, 1, 12, 30, 15, tzinfo=dt.UTC)),
+        (
+            dt.datetime(2026, 7, 1, 12, 30, 15, 999_999, tzinfo=dt.UTC),
+            30,
+            dt.datetime(2026, 7, 1, 12, 30, 15, tzinfo=dt.UTC),
+        ),
         # 01:59:59 EST, just before the spring-forward gap; the window is UTC and 7 * 24 h.
-        (dt.datetime(2026, 3, 8, 1, 59, 59, 500_000, tzinfo=ZoneInfo("America/New_York")), 7,
-         dt.datetime(2026, 3, 8, 6, 59, 59, tzinfo=dt.UTC)),
-        (dt.datetime(2026, 1, 1, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=14))), 1,
-         dt.datetime(2025, 12, 31, 10, 0, tzinfo=dt.UTC)),
+        (
+            dt.datetime(2026, 3, 8, 1, 59, 59, 500_000, tzinfo=ZoneInfo("America/New_York")),
+            7,
+            dt.datetime(2026, 3, 8, 6, 59, 59, tzinfo=dt.UTC),
+        ),
+        (
+            dt.datetime(2026, 1, 1, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=14))),
+            1,
+            dt.datetime(2025, 12, 31, 10, 0, tzinfo=dt.UTC),
+        ),
     ],
 )
 def test_crawl_window(now: dt.datetime, days: int, start: dt.datetime) -> None:
@@ -325,8 +344,9 @@ def test_full_split_tree_partitions_time_and_reaches_the_floor() -> None:
             pending.extend(split_query(q))
         else:
             leaves.append(q)
-    windows = sorted({leaf.window.start: leaf.window for leaf in leaves}.values(),
-                     key=lambda w: w.start)
+    windows = sorted(
+        {leaf.window.start: leaf.window for leaf in leaves}.values(), key=lambda w: w.start
+    )
     assert windows[0].start == parent.window.start
     assert windows[-1].end == parent.window.end
     assert all(a.end == b.start for a, b in itertools.pairwise(windows))

@@ -180,8 +180,15 @@ def test_explicit_config_missing(cwd: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("1", True), ("true", True), ("YES", True), (" on ", True),
-        ("0", False), ("false", False), ("No", False), ("off", False), ("", False),
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        (" on ", True),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        ("off", False),
+        ("", False),
     ],
 )
 def test_bool_variable_spellings(cwd: Path, value: str, expected: bool) -> None:
@@ -194,8 +201,8 @@ def test_bool_variable_spellings(cwd: Path, value: str, expected: bool) -> None:
     ("env", "file_text", "expected"),
     [
         ({"SCENESCOUT_EVENTBRITE_ORGANIZERS": " 12, 34 ,,56 "}, None, ("12", "34", "56")),
-        ({}, "[eventbrite]\norganizers = [\"12\", 34]\n", ("12", "34")),
-        ({}, "[eventbrite]\norganizers = \"12,34\"\n", ("12", "34")),
+        ({}, '[eventbrite]\norganizers = ["12", 34]\n', ("12", "34")),
+        ({}, '[eventbrite]\norganizers = "12,34"\n', ("12", "34")),
     ],
 )
 def test_eventbrite_id_lists(
@@ -214,60 +221,108 @@ FILE = "<file>"  # replaced by the config file's path in the expected origin
 ERRORS = [
     # (env, file text, origin named in the message, detail in the message)
     pytest.param(
-        {"SCENESCOUT_ALLOW_PRIVATE_NETWORK": "maybe"}, None,
-        "SCENESCOUT_ALLOW_PRIVATE_NETWORK", "bool", id="bad-bool-env",
+        {"SCENESCOUT_ALLOW_PRIVATE_NETWORK": "maybe"},
+        None,
+        "SCENESCOUT_ALLOW_PRIVATE_NETWORK",
+        "bool",
+        id="bad-bool-env",
     ),
     pytest.param(
-        {}, "allow_private_network = \"maybe\"\n",
-        f"{FILE}: allow_private_network", "bool", id="bad-bool-file",
+        {},
+        'allow_private_network = "maybe"\n',
+        f"{FILE}: allow_private_network",
+        "bool",
+        id="bad-bool-file",
     ),
     pytest.param(
-        {"SCENESCOUT_GEOCODER": "bing"}, None,
-        "SCENESCOUT_GEOCODER", "'nominatim' or 'google'", id="bad-geocoder-env",
+        {"SCENESCOUT_GEOCODER": "bing"},
+        None,
+        "SCENESCOUT_GEOCODER",
+        "'nominatim' or 'google'",
+        id="bad-geocoder-env",
     ),
     pytest.param(
-        {}, "geocoder = \"bing\"\n",
-        f"{FILE}: geocoder", "'nominatim' or 'google'", id="bad-geocoder-file",
+        {},
+        'geocoder = "bing"\n',
+        f"{FILE}: geocoder",
+        "'nominatim' or 'google'",
+        id="bad-geocoder-file",
     ),
     pytest.param(
-        {"SCENESCOUT_DATABASE_URL": f"mysql://u:{DB_PASSWORD}@h/db"}, None,
-        "SCENESCOUT_DATABASE_URL", "postgresql://", id="non-postgres-db-env",
+        {"SCENESCOUT_DATABASE_URL": f"mysql://u:{DB_PASSWORD}@h/db"},
+        None,
+        "SCENESCOUT_DATABASE_URL",
+        "postgresql://",
+        id="non-postgres-db-env",
     ),
     pytest.param(
-        {}, f"database_url = \"sqlite:///{DB_PASSWORD}\"\n",
-        f"{FILE}: database_url", "postgresql://", id="non-postgres-db-file",
+        {},
+        f'database_url = "sqlite:///{DB_PASSWORD}"\n',
+        f"{FILE}: database_url",
+        "postgresql://",
+        id="non-postgres-db-file",
     ),
     pytest.param(
-        {"SCENESCOUT_YELP_URL": "ftp://yelp.test"}, None,
-        "SCENESCOUT_YELP_URL", "http:// or https://", id="base-url-env",
+        {"SCENESCOUT_YELP_URL": "ftp://yelp.test"},
+        None,
+        "SCENESCOUT_YELP_URL",
+        "http:// or https://",
+        id="base-url-env",
     ),
     pytest.param(
-        {"SCENESCOUT_TICKETMASTER_URL": "https://ok.test"}, "[urls]\nyelp = \"yelp.test/v3\"\n",
-        f"{FILE}: urls.yelp", "http:// or https://", id="base-url-file-next-to-env",
+        {"SCENESCOUT_TICKETMASTER_URL": "https://ok.test"},
+        '[urls]\nyelp = "yelp.test/v3"\n',
+        f"{FILE}: urls.yelp",
+        "http:// or https://",
+        id="base-url-file-next-to-env",
     ),
     pytest.param(
-        {}, "bogus = 1\n", FILE, "extra fields found (bogus)", id="unknown-top-level-key",
+        {},
+        "bogus = 1\n",
+        FILE,
+        "extra fields found (bogus)",
+        id="unknown-top-level-key",
     ),
     pytest.param(
-        {}, "[keys]\nticketmasterr = \"x\"\n",
-        f"{FILE}: keys", "extra fields found (ticketmasterr)", id="unknown-nested-key",
+        {},
+        '[keys]\nticketmasterr = "x"\n',
+        f"{FILE}: keys",
+        "extra fields found (ticketmasterr)",
+        id="unknown-nested-key",
     ),
     pytest.param(
-        {}, f"[keys]\nyelp = [\"{SECRETS['YELP_API_KEY']}\"]\n",
-        f"{FILE}: keys.yelp", "invalid value", id="key-not-a-string",
+        {},
+        f'[keys]\nyelp = ["{SECRETS["YELP_API_KEY"]}"]\n',
+        f"{FILE}: keys.yelp",
+        "invalid value",
+        id="key-not-a-string",
     ),
     pytest.param(
-        {}, "[eventbrite]\nvenues = [1.5]\n",
-        f"{FILE}: eventbrite.venues", "invalid value", id="bad-id-list",
+        {},
+        "[eventbrite]\nvenues = [1.5]\n",
+        f"{FILE}: eventbrite.venues",
+        "invalid value",
+        id="bad-id-list",
     ),
     pytest.param(
-        {}, "data_dir = 5\n", f"{FILE}: data_dir", "invalid value", id="data-dir-not-a-string",
+        {},
+        "data_dir = 5\n",
+        f"{FILE}: data_dir",
+        "invalid value",
+        id="data-dir-not-a-string",
     ),
     pytest.param(
-        {}, "a = {\n", FILE, "not valid TOML", id="invalid-toml",
+        {},
+        "a = {\n",
+        FILE,
+        "not valid TOML",
+        id="invalid-toml",
     ),
     pytest.param(
-        {}, "[keys]\nyelp = \"a\"\n[keys]\nmeetup = \"b\"\n", FILE, "not valid TOML",
+        {},
+        '[keys]\nyelp = "a"\n[keys]\nmeetup = "b"\n',
+        FILE,
+        "not valid TOML",
         id="duplicate-table",
     ),
 ]
@@ -292,7 +347,7 @@ def test_config_errors(
     "text",
     [
         pytest.param("urls = 5\n", id="int"),
-        pytest.param("urls = \"https://x.test\"\n", id="string"),
+        pytest.param('urls = "https://x.test"\n', id="string"),
     ],
 )
 def test_urls_not_a_table_is_a_config_error(cwd: Path, text: str) -> None:
@@ -304,8 +359,8 @@ def test_urls_not_a_table_is_a_config_error(cwd: Path, text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        pytest.param("config_file = \"/etc/other.toml\"\n", id="config_file"),
-        pytest.param("warnings = [\"x\"]\n", id="warnings"),
+        pytest.param('config_file = "/etc/other.toml"\n', id="config_file"),
+        pytest.param('warnings = ["x"]\n', id="warnings"),
     ],
 )
 def test_internal_fields_are_unknown_file_keys(cwd: Path, text: str) -> None:
@@ -338,11 +393,11 @@ def test_every_key_variable_is_read(cwd: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "mode", "warns"),
     [
-        pytest.param("[keys]\nyelp = \"k\"\n", 0o644, True, id="keys-world-readable"),
-        pytest.param("[keys]\nyelp = \"k\"\n", 0o640, True, id="keys-group-readable"),
-        pytest.param("database_url = \"postgresql://u:p@h/d\"\n", 0o644, True, id="db-url"),
-        pytest.param("[keys]\nyelp = \"k\"\n", 0o600, False, id="keys-private"),
-        pytest.param("geocoder = \"google\"\n", 0o644, False, id="no-secrets"),
+        pytest.param('[keys]\nyelp = "k"\n', 0o644, True, id="keys-world-readable"),
+        pytest.param('[keys]\nyelp = "k"\n', 0o640, True, id="keys-group-readable"),
+        pytest.param('database_url = "postgresql://u:p@h/d"\n', 0o644, True, id="db-url"),
+        pytest.param('[keys]\nyelp = "k"\n', 0o600, False, id="keys-private"),
+        pytest.param('geocoder = "google"\n', 0o644, False, id="no-secrets"),
     ],
 )
 def test_permission_warning(cwd: Path, text: str, mode: int, warns: bool) -> None:

@@ -246,7 +246,7 @@ def test_table_shows_title_local_time_and_tba() -> None:
     assert "TBA" in text
     assert "25-40.50 USD" in text
     assert "free" in text
-    assert "Jazz, \"Live\" at Café" in text  # newlines folded: one line per event
+    assert 'Jazz, "Live" at Café' in text  # newlines folded: one line per event
 
 
 def test_table_prints_titles_literally() -> None:

@@ -176,13 +176,21 @@ SCENARIOS = [
     ),
     pytest.param([status(429, retry_after="7"), ok()], [7.0], None, id="429-retry-after"),
     pytest.param(
-        [status(503, retry_after="3"), ok()], [3.0], None, id="503-retry-after",
+        [status(503, retry_after="3"), ok()],
+        [3.0],
+        None,
+        id="503-retry-after",
     ),
     pytest.param(
-        [status(429, retry_after="0.1"), ok()], [J[0]], None, id="retry-after-below-backoff",
+        [status(429, retry_after="0.1"), ok()],
+        [J[0]],
+        None,
+        id="retry-after-below-backoff",
     ),
     pytest.param(
-        [status(429, retry_after="Wed, 21 Oct 2026 07:28:00 GMT"), ok()], [J[0]], None,
+        [status(429, retry_after="Wed, 21 Oct 2026 07:28:00 GMT"), ok()],
+        [J[0]],
+        None,
         id="retry-after-http-date",
     ),
     pytest.param([status(429)] * 5, J, SourceRateLimited, id="429-exhausted"),
@@ -197,7 +205,10 @@ SCENARIOS = [
     pytest.param([connect_error] * 5, J, UpstreamError, id="connect-error-exhausted"),
     pytest.param([hang, ok()], [TIMEOUT + J[0]], None, id="timeout-then-ok"),
     pytest.param(
-        [hang] * 5, [TIMEOUT + j for j in J], UpstreamError, id="timeout-exhausted",
+        [hang] * 5,
+        [TIMEOUT + j for j in J],
+        UpstreamError,
+        id="timeout-exhausted",
     ),
 ]
 
@@ -415,8 +426,11 @@ def test_redacted_url(url: str, secrets: set[str], params: list[tuple[str, str]]
     safe = redacted_url(httpx.URL(url), frozenset(secrets))
     assert KEY not in safe
     parsed = httpx.URL(safe)
-    assert (parsed.scheme, parsed.host, parsed.path) == ("https", "api.example.test",
-                                                         "/v2/events.json")
+    assert (parsed.scheme, parsed.host, parsed.path) == (
+        "https",
+        "api.example.test",
+        "/v2/events.json",
+    )
     assert parsed.params.multi_items() == params
 
 
