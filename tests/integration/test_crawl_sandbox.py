@@ -19,9 +19,13 @@ def _query(url: str, sql: str) -> list[tuple[object, ...]]:
         return conn.execute(sql).fetchall()
 
 
-def test_two_sandbox_crawls_store_every_event_once(database_url: str, scenescout_env: dict[str, str]) -> None:
+def test_two_sandbox_crawls_store_every_event_once(
+    database_url: str, scenescout_env: dict[str, str]
+) -> None:
     """Two crawls of the nyc sandbox leave ≥ 2,000 events, no duplicates, and move last_seen_at."""
-    first = run_scenescout(["crawl", "--city", "nyc", "--sandbox", "--progress", "log"], scenescout_env)
+    first = run_scenescout(
+        ["crawl", "--city", "nyc", "--sandbox", "--progress", "log"], scenescout_env
+    )
     assert first.returncode == 0, first.stderr
     [(events, distinct_keys)] = _query(
         database_url,
@@ -34,7 +38,9 @@ def test_two_sandbox_crawls_store_every_event_once(database_url: str, scenescout
     before = dict(_query(database_url, "SELECT id, last_seen_at FROM events"))
     first_seen = dict(_query(database_url, "SELECT id, first_seen_at FROM events"))
 
-    second = run_scenescout(["crawl", "--city", "nyc", "--sandbox", "--progress", "log"], scenescout_env)
+    second = run_scenescout(
+        ["crawl", "--city", "nyc", "--sandbox", "--progress", "log"], scenescout_env
+    )
     assert second.returncode == 0, second.stderr
     after = dict(_query(database_url, "SELECT id, last_seen_at FROM events"))
     # the window starts at "now", so the second crawl may miss events that just began
@@ -49,20 +55,29 @@ def test_two_sandbox_crawls_store_every_event_once(database_url: str, scenescout
     assert stats["events_inserted"] == 0
     assert stats["events_stored"] >= 2_000
     assert stats["sources"]["ticketmaster"]["queries_split"] >= 1
-    summary = json.loads(second.stdout.strip().splitlines()[-1]) if second.stdout.startswith("{") else None
+    summary = (
+        json.loads(second.stdout.strip().splitlines()[-1])
+        if second.stdout.startswith("{")
+        else None
+    )
     assert summary is None or summary["status"] == "succeeded"
 
 
-def test_the_summary_and_rows_carry_no_sandbox_key(database_url: str, scenescout_env: dict[str, str]) -> None:
+def test_the_summary_and_rows_carry_no_sandbox_key(
+    database_url: str, scenescout_env: dict[str, str]
+) -> None:
     """The API key appears in no output, stored URL or stored payload."""
     result = run_scenescout(
-        ["crawl", "--city", "nyc", "--sandbox", "--progress", "log", "--log-format", "json"], scenescout_env
+        ["crawl", "--city", "nyc", "--sandbox", "--progress", "log", "--log-format", "json"],
+        scenescout_env,
     )
     assert result.returncode == 0, result.stderr
     key = "sandbox-ticketmaster-key"
-    assert key not in result.stdout and key not in result.stderr
+    assert key not in result.stdout
+    assert key not in result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["event"] == "summary" and summary["events_stored"] >= 2_000
+    assert summary["event"] == "summary"
+    assert summary["events_stored"] >= 2_000
     [(leaks,)] = _query(
         database_url,
         f"SELECT count(*) FROM event_sources WHERE raw::text LIKE '%{key}%' OR url LIKE '%{key}%'",
@@ -75,15 +90,29 @@ def test_sigint_stops_the_crawl_and_keeps_what_was_fetched(
 ) -> None:
     """SIGINT ends the crawl with exit 130, an `interrupted` run, and every fetched record stored."""
     proc = subprocess.Popen(
-        [scenescout_executable(), "crawl", "--city", "nyc", "--sandbox", "--progress", "log",
-         "--log-format", "json", "--sandbox-events", "20000"],
-        env=scenescout_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            scenescout_executable(),
+            "crawl",
+            "--city",
+            "nyc",
+            "--sandbox",
+            "--progress",
+            "log",
+            "--log-format",
+            "json",
+            "--sandbox-events",
+            "20000",
+        ],
+        env=scenescout_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stderr is not None
     started = proc.stderr.readline()  # the log sink announces the run once it is under way
     assert '"event":"started"' in started, started
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     [(status, stats)] = _query(database_url, "SELECT status, stats FROM crawl_runs")
     assert status == "interrupted"
