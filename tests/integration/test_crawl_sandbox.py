@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -119,3 +120,52 @@ def test_sigint_stops_the_crawl_and_keeps_what_was_fetched(
     [(events,)] = _query(database_url, "SELECT count(*) FROM events")
     fetched = stats["sources"]["ticketmaster"]["records"]
     assert events + stats["duplicates_in_run"] + sum(stats["rejected"].values()) == fetched
+
+
+def test_a_second_crawl_of_the_city_exits_3(
+    database_url: str, scenescout_env: dict[str, str]
+) -> None:
+    """While another session holds the city's lock, a crawl exits 3 with one line."""
+    run_scenescout(["db", "migrate"], scenescout_env)
+    with psycopg.connect(database_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtext('scenescout:crawl:nyc'))")
+        result = run_scenescout(
+            ["crawl", "--city", "nyc", "--sandbox", "--progress", "none"], scenescout_env
+        )
+    assert result.returncode == 3
+    assert result.stderr.strip() == "scenescout: another crawl of nyc is running (its lock is held)"
+
+
+def test_events_reads_back_what_a_crawl_stored(
+    database_url: str, scenescout_env: dict[str, str], tmp_path: Path
+) -> None:
+    """After a crawl, `events` prints a table and writes ICS and GeoJSON with true zones."""
+    crawl = run_scenescout(
+        ["crawl", "--city", "nyc", "--sandbox", "--progress", "none", "--quiet"], scenescout_env
+    )
+    assert crawl.returncode == 0, crawl.stderr
+    assert crawl.stdout == ""
+    table = run_scenescout(["events", "--city", "nyc", "--limit", "20"], scenescout_env)
+    assert table.returncode == 0, table.stderr
+    [(first_title,)] = _query(
+        database_url,
+        "SELECT title FROM events WHERE starts_at >= now() ORDER BY starts_at, title, id LIMIT 1",
+    )
+    assert first_title[:20] in table.stdout
+
+    ics_path = tmp_path / "nyc.ics"
+    ics = run_scenescout(
+        ["events", "--city", "nyc", "--format", "ics", "-o", str(ics_path)], scenescout_env
+    )
+    assert ics.returncode == 0, ics.stderr
+    text = ics_path.read_text(encoding="utf-8")
+    assert text.startswith("BEGIN:VCALENDAR")
+    assert "TZID:America/New_York" in text
+    assert "BEGIN:VTIMEZONE" in text
+
+    geo = run_scenescout(["events", "--city", "nyc", "--format", "geojson"], scenescout_env)
+    collection = json.loads(geo.stdout)
+    assert collection["type"] == "FeatureCollection"
+    lon, lat = collection["features"][0]["geometry"]["coordinates"]
+    assert -75 < lon < -73
+    assert 40 < lat < 41.5
