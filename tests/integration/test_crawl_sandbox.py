@@ -89,7 +89,7 @@ def test_the_summary_and_rows_carry_no_sandbox_key(
 def test_sigint_stops_the_crawl_and_keeps_what_was_fetched(
     database_url: str, scenescout_env: dict[str, str]
 ) -> None:
-    """SIGINT ends the crawl with exit 130, an `interrupted` run, and every fetched record stored."""
+    """SIGINT ends the crawl: exit 130, an `interrupted` run, every fetched record stored."""
     proc = subprocess.Popen(
         [
             scenescout_executable(),
