@@ -55,7 +55,18 @@ class SourceRateLimited(SourceError):
 
 
 class UpstreamError(SourceError):
-    """Server errors, transport faults, malformed bodies, unexpected 4xx."""
+    """Server errors, transport faults, malformed bodies, unexpected 4xx.
+
+    ``status`` is the HTTP status when there was a response; ``code`` the provider's
+    own error code when it sent one (``DIS1035``, ``INVALID_ARGUMENT``, …).
+    """
+
+    def __init__(
+        self, source: str, message: str, *, status: int | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(source, message)
+        self.status = status
+        self.code = code
 
 
 class RecordRejected(ScenescoutError):

@@ -68,20 +68,27 @@ class City:
 
 @attrs.frozen
 class Query:
-    """One unit of discovery work: (source, area tile, time window)."""
+    """One unit of discovery work: (source, area tile, time window).
+
+    ``target`` names what a source lists when it cannot search an area — an
+    Eventbrite organizer or venue (``"organizer:123"``), a search phrase — and is
+    None for plain area searches.
+    """
 
     source: str
     area: Area
     window: Window
+    target: str | None = None
 
     @property
     def key(self) -> str:
         """A stable text key, used for checkpoints and logs."""
         a, w = self.area, self.window
-        return (
+        key = (
             f"{self.source}:{a.lat:.5f},{a.lon:.5f},{a.radius_km:g}km:"
             f"{w.start.isoformat()}/{w.end.isoformat()}"
         )
+        return f"{key}:{self.target}" if self.target else key
 
 
 @attrs.frozen
@@ -141,6 +148,28 @@ class Event:
     @property
     def event_id(self) -> uuid.UUID:
         return event_id_for(self.source, self.source_id)
+
+
+@attrs.frozen
+class Venue:
+    """A place where events happen, as a venue directory (Google Places) describes it."""
+
+    source: str
+    source_id: str
+    name: str
+    lat: float | None = None
+    lon: float | None = None
+    address: str | None = None
+    locality: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    timezone: str | None = None
+    types: tuple[str, ...] = ()
+    website: str | None = None
+    rating: float | None = None
+    rating_count: int | None = None
+    fetched_at: dt.datetime | None = None
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
 @attrs.frozen

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Protocol
 
 import attrs
 
-from ..model import City, Event, Page, Query, Window
+from ..model import City, Event, Page, Query, Venue, Window
 
 
 @attrs.frozen
@@ -60,6 +60,6 @@ class SourceAdapter(Protocol):
         """The provider's stable id of a raw record, or None when it has none."""
         ...
 
-    def normalise(self, record: dict[str, Any], fetched_at: dt.datetime) -> Event:
-        """One raw record → Event, or RecordRejected."""
+    def normalise(self, record: dict[str, Any], fetched_at: dt.datetime) -> Event | Venue:
+        """One raw record → Event (event sources) or Venue (venue directories), or RecordRejected."""
         ...
