@@ -110,7 +110,8 @@ async def crawl(
             stats.notice(notice)
         if not sources:
             raise ConfigError(
-                "no source is configured: set TICKETMASTER_API_KEY (see README), or try --sandbox"
+                "no source is configured: set a provider key such as TICKETMASTER_API_KEY "
+                "(see README), or try --sandbox"
             )
         async with open_store(settings) as store:
             if not await store.try_lock_city(options.city.slug):
