@@ -126,6 +126,10 @@ class Event:
     ends_at: dt.datetime | None = None
     date_tba: bool = False
     description: str | None = None
+    #: allow-listed safe HTML of the description, when the provider sent HTML
+    description_html: str | None = None
+    #: the event runs all day (or days): starts_at is the local midnight
+    all_day: bool = False
     venue_name: str | None = None
     address: str | None = None
     locality: str | None = None
