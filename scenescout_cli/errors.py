@@ -8,7 +8,8 @@
           ├── SourceAuthError       credentials refused (401/403)
           ├── SourceQuotaError      daily quota used up
           ├── SourceRateLimited     429 the retry budget could not absorb
-          └── UpstreamError         5xx, transport faults, bad bodies, 4xx we did not expect
+          ├── UpstreamError         5xx, transport faults, bad bodies, 4xx we did not expect
+          └── SourceUnavailable     the circuit breaker gave the source up
 
     RecordRejected(reason)      per-record control signal: the record goes to the rejects table
 
@@ -67,6 +68,10 @@ class UpstreamError(SourceError):
         super().__init__(source, message)
         self.status = status
         self.code = code
+
+
+class SourceUnavailable(SourceError):
+    """The source failed so persistently that its circuit breaker gave it up."""
 
 
 class RecordRejected(ScenescoutError):

@@ -1,6 +1,7 @@
-"""HTTP for every source, in one place: rate limit, concurrency cap, per-request
-deadline, bounded retries with jittered backoff, and the translation of httpx and
-JSON errors into our ``SourceError`` tree (the one seam for httpx).
+"""HTTP for every source, in one place: the governor (rate, AIMD, quota, breaker —
+``governor.py``), a concurrency cap, per-request deadlines, bounded retries with
+jittered backoff, and the translation of httpx and JSON errors into our
+``SourceError`` tree (the one seam for httpx).
 
 All timing reads Trio's clock, so tests drive it with ``autojump_clock``.
 """
@@ -21,39 +22,14 @@ import trio
 from ..errors import SourceError, SourceRateLimited, UpstreamError
 from ..model import Page, Query
 from .base import ApiRequest, SourceAdapter
+from .governor import AdaptiveRate, CircuitBreaker, QuotaBudget, TokenBucket
+
+__all__ = ["RetryPolicy", "SourceClient", "TokenBucket", "redacted_url"]
 
 REDACTED = "***"
 #: A Retry-After longer than this is treated as this long (the query's deadline decides).
 MAX_RETRY_AFTER = 3600.0
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-class TokenBucket:
-    """A token bucket on ``trio.current_time()``: ``rate`` tokens per second, ``burst`` at most.
-
-    ``acquire`` waits (cancellably) until a token is free. Tasks are served in
-    arrival order because each reserves its slot before sleeping.
-    """
-
-    def __init__(self, rate: float, burst: float = 1.0) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = rate
-        self.burst = burst
-        self._tokens = burst
-        self._stamp: float | None = None
-
-    async def acquire(self) -> None:
-        now = trio.current_time()
-        if self._stamp is None:
-            self._stamp = now
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        self._tokens -= 1.0
-        if self._tokens >= 0:
-            await trio.lowlevel.checkpoint()
-            return
-        await trio.sleep(-self._tokens / self.rate)
 
 
 @attrs.frozen
@@ -114,11 +90,15 @@ class SourceClient:
     request_timeout: float = 30.0
     retry: RetryPolicy = RetryPolicy()
     rng: random.Random = attrs.field(factory=random.Random)
+    adaptive: AdaptiveRate | None = None
+    breaker: CircuitBreaker | None = None
+    quota: QuotaBudget | None = None
     on_request: Callable[[int | None], None] = lambda status: None
     on_retry: Callable[[SourceError], None] = lambda exc: None
 
     def build(self, api_request: ApiRequest) -> httpx.Request:
-        url = self.base_url.rstrip("/") + "/" + api_request.path.lstrip("/")
+        path = api_request.path.lstrip("/")
+        url = self.base_url.rstrip("/") + ("/" + path if path else "")
         return self.http.build_request(
             api_request.method,
             url,
@@ -147,45 +127,79 @@ class SourceClient:
         name = self.adapter.name
         request = self.build(api_request)
         safe_url = redacted_url(request.url, api_request.secret_params)
+        if self.quota is not None:
+            self.quota.check()
+        if self.breaker is not None:
+            await self.breaker.admit()
         await self.bucket.acquire()
         async with self.concurrency:
             with trio.move_on_after(self.request_timeout) as scope:
                 try:
                     response = await self.http.send(request)
                 except httpx.HTTPError as exc:
-                    self.on_request(None)
+                    self._sent(None)
                     # httpx messages may quote the URL; ours never does.
-                    raise _Retryable(
+                    raise self._failed(
                         UpstreamError(name, f"{type(exc).__name__} on {_path(safe_url)}")
                     ) from None
             if scope.cancelled_caught:
-                self.on_request(None)
-                raise _Retryable(
+                self._sent(None)
+                raise self._failed(
                     UpstreamError(
                         name, f"no answer within {self.request_timeout:g}s on {_path(safe_url)}"
                     )
                 )
-        self.on_request(response.status_code)
+        status = response.status_code
+        self._sent(status)
+        self._observe(response)
         try:
             body = response.json() if response.content else None
         except (json.JSONDecodeError, UnicodeDecodeError):
-            if response.status_code < 400:
-                raise _Retryable(
+            if status < 400:
+                raise self._failed(
                     UpstreamError(
                         name,
-                        f"HTTP {response.status_code}: malformed JSON body on {_path(safe_url)}",
+                        f"HTTP {status}: malformed JSON body on {_path(safe_url)}",
+                        status=status,
                     ),
                     _retry_after(response),
                 ) from None
             body = None  # an error page in HTML or text: the adapter classifies the status
         try:
-            return self.adapter.parse_page(query, cursor, response.status_code, body)
+            page = self.adapter.parse_page(query, cursor, status, body)
         except SourceRateLimited as exc:
             raise _Retryable(exc, _retry_after(response)) from None
         except UpstreamError as exc:
-            if response.status_code in _RETRY_STATUSES:
-                raise _Retryable(exc, _retry_after(response)) from None
+            if status in _RETRY_STATUSES:
+                raise self._failed(exc, _retry_after(response)) from None
             raise
+        if self.breaker is not None:
+            self.breaker.success()
+        if self.adaptive is not None:
+            self.adaptive.succeeded()
+        return page
+
+    def _observe(self, response: httpx.Response) -> None:
+        """Feed the governor: quota headers, throttling, Retry-After."""
+        if self.quota is not None:
+            self.quota.observe_headers(response.headers)
+        if response.status_code in (429, 503) and self.adaptive is not None:
+            self.adaptive.throttled()
+        retry_after = _retry_after(response)
+        if retry_after is not None:
+            self.bucket.hold_until(trio.current_time() + retry_after)
+
+    def _sent(self, status: int | None) -> None:
+        """Count one request that left (status None: no response): figures and quota."""
+        self.on_request(status)
+        if self.quota is not None:
+            self.quota.record(status)
+
+    def _failed(self, error: SourceError, retry_after: float | None = None) -> _Retryable:
+        """A retryable failure that counts against the circuit breaker."""
+        if self.breaker is not None:
+            self.breaker.failure(str(error))
+        return _Retryable(error, retry_after)
 
 
 class _Retryable(Exception):
