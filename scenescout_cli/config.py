@@ -78,6 +78,42 @@ class Eventbrite:
     venues: tuple[str, ...] = ()
 
 
+SOURCE_NAMES = ("google_places", "ticketmaster", "eventbrite", "yelp", "meetup")
+
+
+@attrs.frozen
+class SourcePolicy:
+    """How one source is driven; ``[sources.<name>]`` in the config file.
+
+    Unset rates, concurrency and quotas take the adapter's documented defaults.
+    """
+
+    rate_per_second: float | None = None
+    concurrency: int | None = None
+    daily_quota: int | None = None
+    max_retries: int = 4
+    backoff_multiplier: float = 2.0
+    max_backoff: float = 30.0
+    request_timeout: float = 30.0
+    query_timeout: float = 600.0
+    breaker_threshold: int = 5
+    breaker_cooldown: float = 30.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("rate_per_second", "concurrency", "daily_quota"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be 0 or more")
+        for name in ("backoff_multiplier", "max_backoff", "request_timeout", "query_timeout",
+                     "breaker_cooldown"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.breaker_threshold < 1:
+            raise ValueError("breaker_threshold must be at least 1")
+
+
 @attrs.frozen
 class Settings:
     """Everything a command needs to know about its environment."""
@@ -89,8 +125,13 @@ class Settings:
     eventbrite: Eventbrite = Eventbrite()
     geocoder: Literal["nominatim", "google"] = "nominatim"
     allow_private_network: bool = False
+    sources: dict[str, SourcePolicy] = attrs.field(factory=dict)
     config_file: Path | None = None
     warnings: tuple[str, ...] = ()
+
+    def policy(self, source: str) -> SourcePolicy:
+        """The policy of ``source``: the configured one or the defaults."""
+        return self.sources.get(source, SourcePolicy())
 
     @property
     def media_dir(self) -> Path:
@@ -140,6 +181,14 @@ _converter = _strict_converter()
 #   [keys]  ticketmaster = "..."  eventbrite = "..."  yelp = "..."  meetup = "..."  google = "..."
 #   [urls]  ticketmaster = "http://..."  (any key of Urls)
 #   [eventbrite]  organizers = ["123"]  venues = ["456"]
+#   [sources.ticketmaster]  rate_per_second = 2  daily_quota = 5000  max_retries = 6  (SourcePolicy)
+
+
+def _format_exception(exc: BaseException, type_: Any) -> str:
+    """cattrs' messages, but our own validators' words where we wrote them."""
+    if isinstance(exc, ValueError) and type(exc) is ValueError and str(exc):
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
@@ -255,7 +304,7 @@ def load_settings(
     for internal in ("config_file", "warnings"):  # fields of Settings, not settings
         if internal in file_tree:
             raise ConfigError(f"{path}: {internal}: unknown key")
-    for table in ("keys", "urls", "eventbrite"):
+    for table in ("keys", "urls", "eventbrite", "sources"):
         if table in tree and not isinstance(tree[table], dict):
             where = _origin(table, env_tree, path)
             raise ConfigError(f"{where}: expected a table ([{table}])")
@@ -268,6 +317,13 @@ def load_settings(
         if isinstance(url, str) and not url.startswith(("http://", "https://")):
             where = _origin(f"urls.{name}", env_tree, path)
             raise ConfigError(f"{where}: base URL must start with http:// or https://")
+    for name, policy in (tree.get("sources") or {}).items():
+        if name not in SOURCE_NAMES:
+            raise ConfigError(
+                f"{path}: sources.{name}: unknown source; known: {', '.join(SOURCE_NAMES)}"
+            )
+        if not isinstance(policy, dict):
+            raise ConfigError(f"{path}: sources.{name}: expected a table ([sources.{name}])")
     url = tree.get("database_url")
     if isinstance(url, str) and not url.startswith(("postgresql://", "postgres://")):
         where = _origin("database_url", env_tree, path)
@@ -275,11 +331,13 @@ def load_settings(
     try:
         settings = _converter.structure(tree, Settings)
     except cattrs.BaseValidationError as exc:
-        messages = cattrs.transform_error(exc, path="")
+        messages = cattrs.transform_error(exc, path="", format_exception=_format_exception)
         first = messages[0] if messages else str(exc)
         # "invalid value @ $.keys.yelp" → name the origin instead of the JSON path
         detail, _, json_path = first.partition(" @ ")
-        dotted = json_path.lstrip("$").lstrip(".").replace("[", ".").replace("]", "")
+        dotted = (
+            json_path.lstrip("$").lstrip(".").replace("[", ".").replace("]", "").replace("'", "")
+        )
         where = _origin(dotted, env_tree, path) if dotted else str(path or "settings")
         raise ConfigError(f"{where}: {detail}") from None
     warnings = []

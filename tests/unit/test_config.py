@@ -294,21 +294,21 @@ ERRORS = [
         {},
         f'[keys]\nyelp = ["{SECRETS["YELP_API_KEY"]}"]\n',
         f"{FILE}: keys.yelp",
-        "invalid value",
+        "expected a string, got list",
         id="key-not-a-string",
     ),
     pytest.param(
         {},
         "[eventbrite]\nvenues = [1.5]\n",
         f"{FILE}: eventbrite.venues",
-        "invalid value",
+        "expected a list of ids",
         id="bad-id-list",
     ),
     pytest.param(
         {},
         "data_dir = 5\n",
         f"{FILE}: data_dir",
-        "invalid value",
+        "expected a string, got int",
         id="data-dir-not-a-string",
     ),
     pytest.param(
@@ -417,3 +417,33 @@ def test_settings_is_frozen(cwd: Path) -> None:
     settings: Settings = load_settings({}, cwd=cwd)
     with pytest.raises(AttributeError):
         settings.geocoder = "google"  # type: ignore[misc]
+
+
+def test_source_policies_come_from_the_config_file(cwd: Path) -> None:
+    """`[sources.<name>]` tables set one source's policy; the others keep the defaults."""
+    (cwd / "scenescout.toml").write_text(
+        "[sources.ticketmaster]\nrate_per_second = 2\nmax_retries = 6\ndaily_quota = 4000\n"
+    )
+    settings = load_settings({}, cwd=cwd)
+    assert settings.policy("ticketmaster").rate_per_second == 2
+    assert settings.policy("ticketmaster").max_retries == 6
+    assert settings.policy("ticketmaster").daily_quota == 4000
+    assert settings.policy("yelp").max_retries == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("[sources.myspace]\nrate_per_second = 1\n", "sources.myspace: unknown source"),
+        ("[sources.ticketmaster]\nrate_per_second = -1\n", "rate_per_second must be positive"),
+        ("[sources.ticketmaster]\nrate = 1\n", "extra fields found (rate)"),
+        ("sources = 3\n", "sources: expected a table"),
+    ],
+)
+def test_bad_source_policies_are_config_errors(cwd: Path, text: str, detail: str) -> None:
+    """A bad `[sources.*]` table is a one-line ConfigError naming it."""
+    (cwd / "scenescout.toml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, cwd=cwd)
+    assert detail in str(caught.value)
+    assert "\n" not in str(caught.value)
