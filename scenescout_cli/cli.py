@@ -211,6 +211,10 @@ def crawl(
     db: Annotated[
         str | None, typer.Option("--db", help="PostgreSQL URL (overrides the env).")
     ] = None,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(help="Write Prometheus metrics here at the end (atomically)."),
+    ] = None,
     sandbox_events: Annotated[
         int | None, typer.Option(hidden=True, help="Sandbox size (tests, benchmarks).")
     ] = None,
@@ -249,7 +253,14 @@ def crawl(
     sink = choose_sink(
         "none" if quiet else progress.value, console, json_logs=log_format is LogFormat.json
     )
-    result = run(functools.partial(run_crawl, settings, options, sink=sink))
+    try:
+        result = run(functools.partial(run_crawl, settings, options, sink=sink))
+    except typer.Exit as failed:
+        if metrics_file is not None:
+            _write_metrics(metrics_file, failure=(target.slug, failed.exit_code))
+        raise
+    if metrics_file is not None:
+        _write_metrics(metrics_file, result=result)
     if not quiet:
         if log_format is LogFormat.json or (
             progress is Progress.log or (progress is Progress.auto and not console.is_terminal)
@@ -264,6 +275,18 @@ def crawl(
     elif result.exit_code:
         typer.echo(f"scenescout: crawl {target.slug} ended {result.status}", err=True)
     raise typer.Exit(result.exit_code)
+
+
+def _write_metrics(
+    path: Path, *, result: Any = None, failure: tuple[str, int] | None = None
+) -> None:
+    from .ui.metrics import failure_text, prometheus_text, write_metrics
+
+    text = prometheus_text(result.stats, result.exit_code) if result else failure_text(*failure)  # type: ignore[misc]
+    try:
+        write_metrics(path, text)
+    except OSError as exc:
+        typer.echo(f"scenescout: cannot write metrics to {path}: {exc.strerror}", err=True)
 
 
 @app.command()

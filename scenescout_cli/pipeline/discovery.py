@@ -13,11 +13,12 @@ once; pages already sent downstream are stored.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import attrs
 import trio
 
-from ..errors import SourceAuthError, SourceError, SourceQuotaError
+from ..errors import SourceAuthError, SourceError, SourceQuotaError, SourceUnavailable
 from ..model import Page, Query
 from ..sources.base import SourceAdapter
 from ..sources.http import SourceClient
@@ -26,7 +27,9 @@ from .messages import RawPage
 from .planner import can_split, split_query
 from .stats import SourceStats
 
-_SOURCE_FATAL = (SourceAuthError, SourceQuotaError)
+#: Errors that stop a whole source (the others go on): credentials refused, the
+#: day's quota used up, or the circuit breaker giving the source up.
+_SOURCE_FATAL = (SourceAuthError, SourceQuotaError, SourceUnavailable)
 
 
 @attrs.define
@@ -36,6 +39,10 @@ class SourceRuntime:
     adapter: SourceAdapter
     client: SourceClient
     stats: SourceStats
+    #: fingerprint of the credential, for the quota ledger
+    key_id: str = ""
+    #: seconds of fetching (not of waiting for the pipeline) one query may take
+    query_timeout: float = 600.0
 
 
 async def discover(
@@ -43,18 +50,22 @@ async def discover(
     queries: trio.MemoryReceiveChannel[Query],
     raw: trio.MemorySendChannel[RawPage],
     *,
+    on_stop: Callable[[str], None] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Dispatch each query to its source's fetchers; return when all are done.
 
     Closes ``raw`` when every source has finished, which ends ingestion.
+    ``on_stop`` hears why a source stopped early (a one-line notice).
     """
     async with queries, raw, trio.open_nursery() as nursery:
         inboxes: dict[str, trio.MemorySendChannel[Query]] = {}
         for name, runtime in runtimes.items():
             send, recv = trio.open_memory_channel[Query](capacities.SOURCE_QUERIES)
             inboxes[name] = send
-            nursery.start_soon(_run_source, runtime, recv, raw.clone(), name=f"source:{name}")
+            nursery.start_soon(
+                _run_source, runtime, recv, raw.clone(), on_stop, name=f"source:{name}"
+            )
         task_status.started()
         try:
             async for query in queries:
@@ -75,6 +86,7 @@ async def _run_source(
     runtime: SourceRuntime,
     inbox: trio.MemoryReceiveChannel[Query],
     raw: trio.MemorySendChannel[RawPage],
+    on_stop: Callable[[str], None] | None,
 ) -> None:
     stats = runtime.stats
     stats.state = "running"
@@ -87,6 +99,8 @@ async def _run_source(
             stats.state = "failed"
             stats.errors += 1
             stats.last_error = str(_first_leaf(group))
+            if on_stop is not None:
+                on_stop(f"{stats.last_error}; the other sources go on")
     if stats.state != "failed":
         stats.state = "done"
     stats.activity = ""
@@ -109,27 +123,41 @@ async def _fetcher(
             await run_query(runtime, query, raw)
 
 
-async def _fetch(runtime: SourceRuntime, query: Query, cursor: object) -> Page | None:
-    """One page, or None when the query failed (counted). Source-fatal errors propagate."""
-    try:
-        return await runtime.client.fetch_page(query, cursor)
-    except _SOURCE_FATAL:
-        raise
-    except SourceError as exc:
-        stats = runtime.stats
-        stats.errors += 1
-        stats.queries_failed += 1
-        stats.last_error = str(exc)
-        return None
+async def _fetch(
+    runtime: SourceRuntime, query: Query, cursor: object, deadline: float
+) -> Page | None:
+    """One page, or None when the query failed or ran out of time (counted).
+
+    Source-fatal errors propagate.
+    """
+    stats = runtime.stats
+    with trio.move_on_at(deadline) as scope:
+        try:
+            return await runtime.client.fetch_page(query, cursor)
+        except _SOURCE_FATAL:
+            raise
+        except SourceError as exc:
+            error = str(exc)
+    if scope.cancelled_caught:
+        error = f"{runtime.adapter.name}: query ran past its {runtime.query_timeout:g}s deadline"
+    stats.errors += 1
+    stats.queries_failed += 1
+    stats.last_error = error
+    return None
 
 
 async def run_query(
     runtime: SourceRuntime, query: Query, raw: trio.MemorySendChannel[RawPage]
 ) -> None:
-    """Fetch every page of ``query`` into ``raw``, splitting it first if it exceeds the cap."""
+    """Fetch every page of ``query`` into ``raw``, splitting it first if it exceeds the cap.
+
+    The query's deadline (``runtime.query_timeout``) counts time spent fetching, not
+    time spent waiting for the pipeline to take its pages.
+    """
     adapter: SourceAdapter = runtime.adapter
     stats = runtime.stats
-    page = await _fetch(runtime, query, None)
+    deadline = trio.current_time() + runtime.query_timeout
+    page = await _fetch(runtime, query, None, deadline)
     if page is None:
         return
     if page.total is not None and page.total > adapter.page_cap:
@@ -154,10 +182,12 @@ async def run_query(
         stats.pages += 1
         stats.records += len(page.records)
         stats.activity = _activity(query, number, total_pages)
+        waited_from = trio.current_time()
         await raw.send(RawPage(adapter.name, query, number, page.records, fetched_at))
+        deadline += trio.current_time() - waited_from
         if page.next_cursor is None:
             break
-        next_page = await _fetch(runtime, query, page.next_cursor)
+        next_page = await _fetch(runtime, query, page.next_cursor, deadline)
         if next_page is None:
             return
         page = next_page

@@ -16,6 +16,7 @@ database, then the run is recorded in ``crawl_runs`` with its status and figures
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -28,11 +29,11 @@ from .. import __version__
 from ..config import Settings
 from ..errors import ConfigError, LockHeld
 from ..model import City, Query, Window
-from ..sources.http import RetryPolicy, SourceClient, TokenBucket
 from ..sources.registry import configured_sources
 from ..store import Store, open_store
 from . import capacities
 from .discovery import SourceRuntime, discover
+from .governance import build_runtimes, keep_ledger
 from .ingestion import ingest
 from .messages import Item, RawPage
 from .planner import crawl_window
@@ -129,28 +130,18 @@ async def crawl(
                     headers={"User-Agent": USER_AGENT},
                     follow_redirects=False,
                 ) as http:
-                    runtimes = {
-                        name: SourceRuntime(
-                            adapter=src.adapter,
-                            client=SourceClient(
-                                adapter=src.adapter,
-                                base_url=src.base_url,
-                                http=http,
-                                bucket=TokenBucket(_rate(src.adapter.rate_per_second, options)),
-                                concurrency=trio.CapacityLimiter(capacities.SOURCE_CONCURRENCY),
-                                request_timeout=options.request_timeout,
-                                retry=RetryPolicy(),
-                                on_request=_count_request(stats, name),
-                                on_retry=_count_retry(stats, name),
-                            ),
-                            stats=stats.source(name),
-                        )
-                        for name, src in sources.items()
-                    }
-                    window = crawl_window(dt.datetime.now(dt.UTC), options.days)
-                    await run_pipeline(
-                        store, run_id, options.city, window, runtimes, stats, discovery_scope
+                    runtimes = await build_runtimes(
+                        settings, sources, http, store, stats, rate_override=options.rate_override
                     )
+                    window = crawl_window(dt.datetime.now(dt.UTC), options.days)
+                    async with trio.open_nursery() as ledger:
+                        # the ledger's last flush happens when this nursery closes,
+                        # while the store is still open
+                        await ledger.start(keep_ledger, store, runtimes)
+                        await run_pipeline(
+                            store, run_id, options.city, window, runtimes, stats, discovery_scope
+                        )
+                        ledger.cancel_scope.cancel(reason="pipeline finished")
                 status = _status(stats, discovery_scope, interrupted)
             finally:
                 stats.status = (
@@ -163,11 +154,6 @@ async def crawl(
     return CrawlResult(run_id=run_id, status=stats.status, stats=stats)
 
 
-def _rate(documented: float, options: CrawlOptions) -> float:
-    # Pace 10% under the documented rate: the provider's window and our clock differ.
-    return options.rate_override if options.rate_override is not None else documented * 0.9
-
-
 def _status(stats: RunStats, discovery_scope: trio.CancelScope, interrupted: trio.Event) -> str:
     if interrupted.is_set():
         return "interrupted"
@@ -177,27 +163,6 @@ def _status(stats: RunStats, discovery_scope: trio.CancelScope, interrupted: tri
     if any(s.state == "failed" or s.queries_failed for s in stats.sources.values()):
         return "partial"
     return "succeeded"
-
-
-def _count_request(stats: RunStats, name: str) -> Callable[[int | None], None]:
-    source = stats.source(name)
-
-    def on_request(status: int | None) -> None:
-        source.requests += 1
-        if status == 429:
-            source.rate_limited += 1
-
-    return on_request
-
-
-def _count_retry(stats: RunStats, name: str) -> Callable[[Exception], None]:
-    source = stats.source(name)
-
-    def on_retry(exc: Exception) -> None:
-        source.retries += 1
-        source.last_error = str(exc)
-
-    return on_retry
 
 
 async def run_pipeline(
@@ -268,7 +233,12 @@ async def _discovery_group(
     try:
         with scope:
             async with trio.open_nursery() as nursery:
-                await nursery.start(discover, runtimes, query_recv, raw_send)
+                await nursery.start(
+                    functools.partial(discover, on_stop=stats.notice),
+                    runtimes,
+                    query_recv,
+                    raw_send,
+                )
                 nursery.start_soon(plan_queries, runtimes, city, window, query_send, stats)
     finally:
         for channel in (query_send, query_recv, raw_send):

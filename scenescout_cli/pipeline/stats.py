@@ -33,6 +33,9 @@ class SourceStats:
     capped: int = 0
     last_error: str | None = None
     activity: str = ""
+    quota_left: int | None = None
+    rate: float = 0.0
+    breaker: str = "closed"
 
     def snapshot(self) -> dict[str, Any]:
         return attrs.asdict(self)

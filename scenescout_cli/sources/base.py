@@ -61,5 +61,5 @@ class SourceAdapter(Protocol):
         ...
 
     def normalise(self, record: dict[str, Any], fetched_at: dt.datetime) -> Event | Venue:
-        """One raw record → Event (event sources) or Venue (venue directories), or RecordRejected."""
+        """One raw record → Event (or Venue, for venue directories), or RecordRejected."""
         ...

@@ -280,6 +280,36 @@ class Store:
         await self._conn.commit()
         return locked
 
+    # -- quota ledger ----------------------------------------------------------
+
+    async def quota_used(self, source: str, key_id: str, day: dt.date) -> int:
+        """Requests already recorded for ``source`` with this credential on ``day`` (UTC)."""
+        rows = await self.fetch_all(
+            "SELECT requests FROM source_quota WHERE source = %s AND key_id = %s AND day = %s",
+            (source, key_id, day),
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def add_quota_usage(
+        self, source: str, key_id: str, day: dt.date, requests: int, errors: int
+    ) -> None:
+        """Add this run's requests (and how many were errors) to the day's ledger."""
+        if requests or errors:
+            await self._run(self._add_quota_usage, source, key_id, day, requests, errors)
+
+    async def _add_quota_usage(
+        self, source: str, key_id: str, day: dt.date, requests: int, errors: int
+    ) -> None:
+        async with self._conn.transaction(), self._conn.cursor() as cur:
+            await cur.execute(
+                "INSERT INTO source_quota (source, key_id, day, requests, errors)"
+                " VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (source, key_id, day) DO UPDATE SET"
+                " requests = source_quota.requests + EXCLUDED.requests,"
+                " errors = source_quota.errors + EXCLUDED.errors, updated_at = now()",
+                (source, key_id, day, requests, errors),
+            )
+
     # -- writes --------------------------------------------------------------
 
     async def write_batch(

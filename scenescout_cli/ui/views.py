@@ -55,6 +55,8 @@ def sources_table(stats: RunStats) -> Table:
     for column in (
         "source",
         "state",
+        "rate/s",
+        "quota left",
         "queries",
         "split",
         "pages",
@@ -70,9 +72,12 @@ def sources_table(stats: RunStats) -> Table:
         )
     for s in stats.sources.values():
         now = s.activity if s.state == "running" else (s.last_error or "")
+        state = s.state if s.breaker == "closed" else f"{s.state} ({s.breaker.replace('_', '-')})"
         table.add_row(
             s.name,
-            Text(s.state, style=_STATE_STYLE.get(s.state, "")),
+            Text(state, style=_STATE_STYLE.get(s.state, "")),
+            f"{s.rate:.2g}",
+            "—" if s.quota_left is None else f"{s.quota_left:,}",
             f"{s.queries_done}/{s.queries_planned}",
             str(s.queries_split),
             f"{s.pages:,}",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from pathlib import Path
 
 import trio
 import trio.testing
@@ -11,6 +13,7 @@ from rich.console import Console
 
 from scenescout_cli.pipeline.stats import RunStats
 from scenescout_cli.ui import LiveView, LogLines, NoProgress, choose_sink, summary
+from scenescout_cli.ui.metrics import failure_text, prometheus_text, write_metrics
 from scenescout_cli.ui.views import live_body, log_line
 
 
@@ -96,3 +99,25 @@ async def test_a_plain_log_line_is_one_line() -> None:
     assert "\n" not in line
     assert "stored=550" in line
     assert "ticketmaster=running:3p/600r/0e" in line
+
+
+async def test_metrics_are_prometheus_text(tmp_path: Path) -> None:
+    """The metrics file holds one sample per figure, labelled, and is replaced atomically."""
+    stats = _stats()
+    stats.status = "partial"
+    text = prometheus_text(stats, 1, now=1_800_000_000.0)
+    assert 'scenescout_last_run_exit_code{city="nyc"} 1' in text
+    assert 'scenescout_last_run_status{city="nyc",status="partial"} 1' in text
+    assert 'scenescout_last_run_status{city="nyc",status="succeeded"} 0' in text
+    assert 'scenescout_last_run_rejected{city="nyc",reason="missing_title"} 2' in text
+    assert 'scenescout_source_records{city="nyc",source="ticketmaster"} 600' in text
+    assert "scenescout_last_run_timestamp_seconds" in text
+    for line in text.splitlines():
+        assert line.startswith("#") or re.fullmatch(r"scenescout_\w+\{[^}]*\} -?[\d.e+]+", line), (
+            line
+        )
+    path = tmp_path / "textfile" / "scenescout.prom"
+    write_metrics(path, text)
+    write_metrics(path, failure_text("nyc", 4, now=1.0))
+    assert path.read_text() == failure_text("nyc", 4, now=1.0)
+    assert [p.name for p in path.parent.iterdir()] == ["scenescout.prom"]
