@@ -16,7 +16,7 @@ import trio
 from rich.console import Console
 from rich.table import Table
 
-from .config import KEY_VARIABLES, Settings
+from .config import Settings
 from .errors import ConfigError, ScenescoutError
 
 _console = Console()
@@ -222,11 +222,7 @@ async def doctor(settings: Settings) -> bool:
     )
     for warning in settings.warnings:
         checks.append(("config", False, warning))
-    for name, variable in KEY_VARIABLES.items():
-        present = getattr(settings.keys, name) is not None
-        checks.append(
-            (f"key {name}", True, "set" if present else f"not set ({variable}); source skipped")
-        )
+    checks.extend(await _probe_sources(settings))
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         probe = settings.data_dir / ".doctor-probe"
@@ -245,8 +241,48 @@ async def doctor(settings: Settings) -> bool:
         checks.append(("database", False, str(exc)))
     for what, ok, detail in checks:
         mark = "[green]ok[/]" if ok else "[red]FAIL[/]"
-        _console.print(f"{mark:>14}  {what:<18} {detail}", highlight=False)
+        _console.print(f"{mark:>14}  {what:<20} {detail}", highlight=False, soft_wrap=True)
     return all(ok for _, ok, _ in checks)
+
+
+async def _probe_sources(settings: Settings) -> list[tuple[str, bool, str]]:
+    """One cheap request per configured source (one page of one query, no retries)."""
+    import random
+
+    import httpx
+
+    from .cities import city_from_slug
+    from .pipeline.planner import crawl_window
+    from .sources.governor import TokenBucket
+    from .sources.http import RetryPolicy, SourceClient
+    from .sources.registry import SOURCES, configured_sources
+
+    configured, notices = configured_sources(settings)
+    checks = []
+    for notice in notices:
+        name, _, reason = notice.partition(" ")
+        checks.append((f"source {name}", True, reason))
+    window = crawl_window(dt.datetime.now(dt.UTC), 1)
+    async with httpx.AsyncClient(timeout=None) as http:
+        for name, source in configured.items():
+            client = SourceClient(
+                adapter=source.adapter,
+                base_url=source.base_url,
+                http=http,
+                bucket=TokenBucket(1.0),
+                concurrency=trio.CapacityLimiter(1),
+                request_timeout=15.0,
+                retry=RetryPolicy(max_retries=0),
+                rng=random.Random(),
+            )
+            query = source.adapter.plan(city_from_slug("nyc"), window)[0]
+            try:
+                await client.fetch_page(query, None)
+            except ScenescoutError as exc:
+                checks.append((f"source {name}", False, f"key set, but the probe failed: {exc}"))
+            else:
+                checks.append((f"source {name}", True, f"key accepted by {SOURCES[name].name}"))
+    return checks
 
 
 async def serve_sandbox(city: Any, port: int, events: int | None, rate_limit: bool) -> None:
