@@ -240,8 +240,8 @@ async def doctor(settings: Settings) -> bool:
     except ScenescoutError as exc:
         checks.append(("database", False, str(exc)))
     for what, ok, detail in checks:
-        mark = "[green]ok[/]" if ok else "[red]FAIL[/]"
-        _console.print(f"{mark:>14}  {what:<20} {detail}", highlight=False, soft_wrap=True)
+        mark = f"[green]{'ok':>4}[/]" if ok else "[red]FAIL[/]"
+        _console.print(f"{mark}  {what:<20} {detail}", highlight=False, soft_wrap=True)
     return all(ok for _, ok, _ in checks)
 
 
