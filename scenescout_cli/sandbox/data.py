@@ -241,13 +241,13 @@ def build_world(
         if len(candidates) >= dated_n or factor > 256 or dated_n == 0:
             break
         factor *= max(1.25, 1.1 * dated_n / max(1, len(candidates)))
-    # Keep the dated_n candidates with the lowest keep-rank: a hash of the event alone,
+    # Keep the dated_n candidates with the lowest keep-rank (a hash of the event alone),
     # so the survivors barely change when the window moves by a day.
-    candidates.sort(key=lambda c: c[0])
     dated = sorted((e for _, e in candidates[:dated_n]), key=lambda e: (e.instant, e.key))
     undated = gen.undated(venues, undated_n)
-    return World(city=city, anchor=anchor, days=days, seed=seed, venues=venues,
-                 events=tuple(dated + undated))
+    return World(
+        city=city, anchor=anchor, days=days, seed=seed, venues=venues, events=tuple(dated + undated)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -291,6 +291,15 @@ def _time(text: str) -> dt.time:
     return dt.time(int(hour), int(minute))
 
 
+def _later(text: str, minutes: int) -> str:
+    """``HH:MM`` moved ``minutes`` later, or earlier if that would pass 23:45."""
+    hour, minute = map(int, text.split(":"))
+    total = hour * 60 + minute + minutes
+    if total > 23 * 60 + 45:
+        total = hour * 60 + minute - minutes
+    return f"{total // 60:02d}:{total % 60:02d}"
+
+
 # ---------------------------------------------------------------------------
 # Venues
 
@@ -300,22 +309,36 @@ def _venue_from_json(city_slug: str, spec: dict[str, Any], raw: dict[str, Any]) 
     if (res := raw.get("residency")) is not None:
         times = res.get("times")
         residency = Residency(
-            title=res["title"], category=res["category"], genre=res["genre"],
-            subgenre=res.get("subgenre"), family=res.get("family", False),
+            title=res["title"],
+            category=res["category"],
+            genre=res["genre"],
+            subgenre=res.get("subgenre"),
+            family=res.get("family", False),
             months=tuple(res.get("months", ())),
             times=None if times is None else (tuple(times[0]), tuple(times[1])),
         )
     state = raw.get("state") or (None, None)
     return Venue(
         key=f"{city_slug}/{_slug(raw['name'])}",
-        name=raw["name"], kind=raw["kind"], address=raw["address"], locality=raw["locality"],
-        region=state[0], region_code=state[1], postal_code=raw["postal"],
-        country=spec["country"][0], country_code=spec["country"][1],
-        lat=raw["lat"], lon=raw["lon"], timezone=raw.get("timezone", spec["timezone"]),
-        capacity=raw["capacity"], rate=raw["rate"],
+        name=raw["name"],
+        kind=raw["kind"],
+        address=raw["address"],
+        locality=raw["locality"],
+        region=state[0],
+        region_code=state[1],
+        postal_code=raw["postal"],
+        country=spec["country"][0],
+        country_code=spec["country"][1],
+        lat=raw["lat"],
+        lon=raw["lon"],
+        timezone=raw.get("timezone", spec["timezone"]),
+        capacity=raw["capacity"],
+        rate=raw["rate"],
         teams=tuple(Team(name, league) for name, league in raw.get("teams", ())),
-        resident=raw.get("resident"), repertoire=raw.get("repertoire"),
-        residency=residency, months=tuple(raw.get("months", ())),
+        resident=raw.get("resident"),
+        repertoire=raw.get("repertoire"),
+        residency=residency,
+        months=tuple(raw.get("months", ())),
     )
 
 
@@ -347,7 +370,9 @@ def _venues_for(city: City) -> tuple[Venue, ...]:
         return presets[city.slug]
     area = city.area
     inside = tuple(
-        v for venues in presets.values() for v in venues
+        v
+        for venues in presets.values()
+        for v in venues
         if distance_km(area.lat, area.lon, v.lat, v.lon) <= area.radius_km
     )
     if inside:
@@ -358,14 +383,28 @@ def _venues_for(city: City) -> tuple[Venue, ...]:
         bearing = 2 * math.pi * i / len(_SYNTHETIC)
         d = area.radius_km * 0.5
         lat = area.lat + (d / 111.2) * math.cos(bearing)
-        lon = area.lon + (d / (111.2 * max(0.05, math.cos(math.radians(area.lat))))) * math.sin(bearing)
-        out.append(Venue(
-            key=f"{city.slug}/{_slug(name)}", name=name, kind=kind,
-            address=f"{100 + 10 * i} Main Street", locality=city.name, region=None,
-            region_code=None, postal_code="", country=city.country, country_code=city.country,
-            lat=round(lat, 4), lon=round(lon, 4), timezone=city.timezone,
-            capacity=capacity, rate=rate,
-        ))
+        lon = area.lon + (d / (111.2 * max(0.05, math.cos(math.radians(area.lat))))) * math.sin(
+            bearing
+        )
+        out.append(
+            Venue(
+                key=f"{city.slug}/{_slug(name)}",
+                name=name,
+                kind=kind,
+                address=f"{100 + 10 * i} Main Street",
+                locality=city.name,
+                region=None,
+                region_code=None,
+                postal_code="",
+                country=city.country,
+                country_code=city.country,
+                lat=round(lat, 4),
+                lon=round(lon, 4),
+                timezone=city.timezone,
+                capacity=capacity,
+                rate=rate,
+            )
+        )
     return tuple(out)
 
 
@@ -380,36 +419,95 @@ _KINDS: dict[str, tuple[tuple[float, ...], tuple[str, ...], tuple[str, ...]]] = 
     "theatre": ((0.5, 0.6, 0.8, 1, 1.4, 1.5, 1.2), ("20:00", "19:30"), ("20:00", "14:00", "19:00")),
     "broadway": ((0, 1, 2, 1, 1, 2, 1), (), ()),
     "playhouse": ((0, 1, 1, 1, 1, 1.6, 1.2), ("19:30",), ("14:00", "19:30")),
-    "club": ((0.6, 0.8, 0.9, 1, 1.2, 1.3, 0.9), ("20:00", "19:00", "21:00"),
-             ("20:00", "19:00", "21:00", "23:00")),
-    "dance_club": ((0.2, 0.2, 0.5, 1.0, 1.6, 1.8, 0.9), ("22:00", "23:00"), ("23:00", "22:00", "15:00")),
-    "jazz_club": ((1, 1, 1, 1, 1.1, 1.1, 1), ("19:30", "21:30"), ("19:30", "21:30", "12:00", "23:30")),
-    "comedy_club": ((0.8, 0.9, 1, 1, 1.2, 1.3, 1), ("19:00", "21:00", "22:30"),
-                    ("19:00", "21:00", "22:30", "23:45", "17:00")),
-    "concert_hall": ((0.5, 0.9, 1, 1, 1.2, 1.2, 0.9), ("19:30", "20:00"), ("20:00", "14:00", "15:00")),
+    "club": (
+        (0.6, 0.8, 0.9, 1, 1.2, 1.3, 0.9),
+        ("20:00", "19:00", "21:00"),
+        ("20:00", "19:00", "21:00", "23:00"),
+    ),
+    "dance_club": (
+        (0.2, 0.2, 0.5, 1.0, 1.6, 1.8, 0.9),
+        ("22:00", "23:00"),
+        ("23:00", "22:00", "15:00"),
+    ),
+    "jazz_club": (
+        (1, 1, 1, 1, 1.1, 1.1, 1),
+        ("19:30", "21:30"),
+        ("19:30", "21:30", "12:00", "23:30"),
+    ),
+    "comedy_club": (
+        (0.8, 0.9, 1, 1, 1.2, 1.3, 1),
+        ("19:00", "21:00", "22:30"),
+        ("19:00", "21:00", "22:30", "23:45", "17:00"),
+    ),
+    "concert_hall": (
+        (0.5, 0.9, 1, 1, 1.2, 1.2, 0.9),
+        ("19:30", "20:00"),
+        ("20:00", "14:00", "15:00"),
+    ),
     "opera_house": ((0.9, 1, 1, 1, 1, 1.3, 0.6), ("19:30",), ("19:30", "13:00", "20:00")),
-    "cinema": ((0.8, 0.8, 0.9, 1, 1.2, 1.3, 1.2), ("18:00", "19:15", "20:30", "21:45", "13:00", "15:30"),
-               ("13:00", "15:30", "18:00", "19:15", "20:30", "21:45", "11:00")),
-    "museum": ((0.7, 0.8, 0.9, 1, 1.2, 1.2, 1), ("11:00", "14:00", "18:30"), ("11:00", "14:00", "12:00", "15:30")),
-    "science_museum": ((0.7, 0.8, 0.9, 1, 1.2, 1.2, 1), ("11:00", "14:00", "18:30"),
-                       ("10:30", "11:00", "13:00", "14:00", "15:30")),
-    "family_attraction": ((0.6, 0.6, 0.6, 0.7, 0.9, 1.6, 1.6), ("10:00", "11:00", "13:00"),
-                          ("10:00", "11:00", "13:00", "15:00")),
+    "cinema": (
+        (0.8, 0.8, 0.9, 1, 1.2, 1.3, 1.2),
+        ("18:00", "19:15", "20:30", "21:45", "13:00", "15:30"),
+        ("13:00", "15:30", "18:00", "19:15", "20:30", "21:45", "11:00"),
+    ),
+    "museum": (
+        (0.7, 0.8, 0.9, 1, 1.2, 1.2, 1),
+        ("11:00", "14:00", "18:30"),
+        ("11:00", "14:00", "12:00", "15:30"),
+    ),
+    "science_museum": (
+        (0.7, 0.8, 0.9, 1, 1.2, 1.2, 1),
+        ("11:00", "14:00", "18:30"),
+        ("10:30", "11:00", "13:00", "14:00", "15:30"),
+    ),
+    "family_attraction": (
+        (0.6, 0.6, 0.6, 0.7, 0.9, 1.6, 1.6),
+        ("10:00", "11:00", "13:00"),
+        ("10:00", "11:00", "13:00", "15:00"),
+    ),
 }
-_BROADWAY_WEEK = {1: ("19:00",), 2: ("14:00", "19:00"), 3: ("19:00",), 4: ("20:00",),
-                  5: ("14:00", "20:00"), 6: ("15:00",)}
+_BROADWAY_WEEK = {
+    1: ("19:00",),
+    2: ("14:00", "19:00"),
+    3: ("19:00",),
+    4: ("20:00",),
+    5: ("14:00", "20:00"),
+    6: ("15:00",),
+}
 
 # Price bands (min, max) in the local currency.
 _PRICES = {
-    "arena": (45, 250), "stadium": (35, 400), "amphitheater": (35, 150), "theatre": (35, 150),
-    "broadway": (79, 349), "playhouse": (45, 125), "club": (20, 55), "dance_club": (15, 45),
-    "jazz_club": (30, 65), "comedy_club": (20, 45), "concert_hall": (30, 160),
-    "opera_house": (35, 300), "cinema": (12, 20), "museum": (0, 30), "science_museum": (0, 35),
+    "arena": (45, 250),
+    "stadium": (35, 400),
+    "amphitheater": (35, 150),
+    "theatre": (35, 150),
+    "broadway": (79, 349),
+    "playhouse": (45, 125),
+    "club": (20, 55),
+    "dance_club": (15, 45),
+    "jazz_club": (30, 65),
+    "comedy_club": (20, 45),
+    "concert_hall": (30, 160),
+    "opera_house": (35, 300),
+    "cinema": (12, 20),
+    "museum": (0, 30),
+    "science_museum": (0, 35),
     "family_attraction": (0, 40),
 }
-_SPORT_PRICES = {"NBA": (40, 1200), "WNBA": (20, 250), "NHL": (45, 650), "MLB": (20, 350),
-                 "NFL": (95, 900), "MLS": (30, 150), "EPL": (45, 120), "Bundesliga": (25, 90),
-                 "2. Bundesliga": (15, 60), "Ligue 1": (30, 150), "DEL": (25, 90)}
+_SPORT_PRICES = {
+    "NBA": (40, 1200),
+    "WNBA": (20, 250),
+    "NHL": (45, 650),
+    "MLB": (20, 350),
+    "NFL": (95, 900),
+    "MLS": (30, 150),
+    "EPL": (45, 120),
+    "Bundesliga": (25, 90),
+    "2. Bundesliga": (15, 60),
+    "Ligue 1": (30, 150),
+    "DEL": (25, 90),
+}
+_TOURING = frozenset({"music", "nightlife"})
 _CURRENCY = {"US": "USD", "GB": "GBP", "DE": "EUR", "FR": "EUR", "CA": "CAD"}
 
 
@@ -448,8 +546,14 @@ class _Generator:
 
     # -- candidates -------------------------------------------------------
 
-    def candidates(self, venues: tuple[Venue, ...], *, scale: float) -> list[tuple[float, SandboxEvent]]:
-        """Every event the venues hold in the window at this scale, with its keep-rank."""
+    def candidates(
+        self, venues: tuple[Venue, ...], *, scale: float
+    ) -> list[tuple[float, SandboxEvent]]:
+        """Every event the venues hold in the window at this scale, with its keep-rank.
+
+        Sorted by keep-rank; one title per venue and start (a real listing is not doubled),
+        and an act plays one venue a day.
+        """
         out: list[tuple[float, SandboxEvent]] = []
         for venue in venues:
             zone = ZoneInfo(venue.timezone)
@@ -459,65 +563,103 @@ class _Generator:
             while day <= last:
                 out.extend(self._venue_day(venue, zone, day, scale))
                 day += dt.timedelta(days=1)
-        return out
+        out.sort(key=lambda c: c[0])
+        seen: set[tuple[str, ...]] = set()
+        unique = []
+        for rank, event in out:
+            start = event.start.isoformat() if event.start else ""
+            listings: list[tuple[str, ...]] = [(event.venue.key, event.title, start)]
+            head = event.performers[0] if event.performers else None
+            if head is not None and head.kind == "artist" and event.category in _TOURING:
+                listings.append((head.name, start[:10]))
+            if seen.isdisjoint(listings):
+                seen.update(listings)
+                unique.append((rank, event))
+        return unique
 
-    def _venue_day(self, venue: Venue, zone: ZoneInfo, day: dt.date,
-                   scale: float) -> list[tuple[float, SandboxEvent]]:
+    def _venue_day(
+        self, venue: Venue, zone: ZoneInfo, day: dt.date, scale: float
+    ) -> list[tuple[float, SandboxEvent]]:
         if venue.months and day.month not in venue.months:
             return []
         fixture = self._fixture(venue, zone, day)
         if fixture is not None:
             # A game night: the building holds nothing else.
-            return [fixture] if self.anchor <= fixture[1].start < self.end else []
+            start = fixture[1].start
+            return [fixture] if start is not None and self.anchor <= start < self.end else []
         rng = _rng(self.seed, venue.key, day.isoformat())
         weekend = day.weekday() >= 5
         residency = venue.residency
         if residency is not None and residency.months and day.month not in residency.months:
             residency = None
+        times: tuple[str, ...]
         if residency is not None:
             if residency.times is None:
                 times = _BROADWAY_WEEK.get(day.weekday(), ())
             else:
                 times = residency.times[1 if weekend else 0]
-            expected = len(times) * scale
+            expected = len(times) * min(1.0, scale)  # a show has one performance per slot
         else:
             if venue.kind == "broadway":  # a Broadway house between shows is dark
                 return []
-            times = _KINDS[venue.kind][2 if weekend else 1]
+            _, weekday_times, weekend_times = _KINDS[venue.kind]
+            times = weekend_times if weekend else weekday_times
             expected = venue.rate * _normalised_weights(venue.kind)[day.weekday()] * scale
         count = int(expected) + (1 if rng.random() < expected - int(expected) else 0)
         if count == 0:
             return []
         if count <= len(times):
-            chosen = sorted(rng.sample(list(times), count)) if residency is None else list(times[:count])
+            chosen = (
+                sorted(rng.sample(list(times), count)) if residency is None else list(times[:count])
+            )
         else:
-            chosen = list(times) + [
-                f"{rng.randrange(10, 23):02d}:{rng.choice((0, 15, 30, 45)):02d}"
-                for _ in range(count - len(times))
+            # More events than slots: other rooms or screens start a little later.
+            extra = [
+                _later(rng.choice(times), 15 * rng.randint(1, 6)) for _ in range(count - len(times))
             ]
+            chosen = sorted([*times, *extra])
         out = []
         for slot, hhmm in enumerate(chosen):
             key = f"{self.seed}:{venue.key}:{day.isoformat()}:{slot}"
             erng = _rng(key)
-            prog = self._residency_programme(residency) if residency else self._programme(venue, day, erng)
-            event = self._event(key, erng, venue, zone, day, _time(hhmm), prog)
+            at = _time(hhmm)
+            prog = (
+                self._residency_programme(residency)
+                if residency
+                else self._programme(venue, day, at, erng)
+            )
+            event = self._event(key, erng, venue, zone, day, at, prog)
             if event.start is not None and self.anchor <= event.start < self.end:
                 out.append((_u("keep", key), event))
         return out
 
-    def _event(self, key: str, rng: random.Random, venue: Venue, zone: ZoneInfo, day: dt.date,
-               at: dt.time, prog: _Programme, *, boost: float = 0.0) -> SandboxEvent:
+    def _event(
+        self,
+        key: str,
+        rng: random.Random,
+        venue: Venue,
+        zone: ZoneInfo,
+        day: dt.date,
+        at: dt.time,
+        prog: _Programme,
+        *,
+        boost: float = 0.0,
+    ) -> SandboxEvent:
         date_only = prog.date_only
         # A few concerts know their date but not yet their time.
         time_tba = (
-            prog.category == "music" and not date_only
-            and venue.kind in ("club", "arena", "theatre", "amphitheater") and rng.random() < 0.03
+            prog.category == "music"
+            and not date_only
+            and venue.kind in ("club", "arena", "theatre", "amphitheater")
+            and rng.random() < 0.03
         )
         start = dt.datetime.combine(day, dt.time(0) if (date_only or time_tba) else at, tzinfo=zone)
         end = None
         if prog.span_days:
             end_day = day + dt.timedelta(days=prog.span_days)
-            end = dt.datetime.combine(end_day, dt.time(0) if date_only else dt.time(23, 0), tzinfo=zone)
+            end = dt.datetime.combine(
+                end_day, dt.time(0) if date_only else dt.time(23, 0), tzinfo=zone
+            )
         status, initial = "scheduled", None
         u = rng.random()
         if u < 0.02:
@@ -529,19 +671,36 @@ class _Generator:
             initial = start - dt.timedelta(days=rng.randrange(7, 60))
         price_min, price_max = self._price(rng, venue, prog)
         onsale = (start - dt.timedelta(days=rng.randrange(14, 120))).replace(hour=10, minute=0)
-        popularity = min(1.0, 0.25 + math.log10(max(10, venue.capacity)) / 6) * (0.55 + 0.45 * rng.random())
+        popularity = min(1.0, 0.25 + math.log10(max(10, venue.capacity)) / 6) * (
+            0.55 + 0.45 * rng.random()
+        )
         return SandboxEvent(
-            key=key, title=prog.title, category=prog.category, genre=prog.genre,
-            subgenre=prog.subgenre, venue=venue, start=start, end=end, date_only=date_only,
-            time_tba=time_tba, status=status, initial_start=initial,
-            price_min=price_min, price_max=price_max,
-            currency=_CURRENCY.get(venue.country_code, "USD"), performers=prog.performers,
-            family=prog.family, description=self._description(rng, prog, venue),
-            popularity=round(min(1.0, popularity + boost), 4), onsale_at=onsale.astimezone(UTC),
+            key=key,
+            title=prog.title,
+            category=prog.category,
+            genre=prog.genre,
+            subgenre=prog.subgenre,
+            venue=venue,
+            start=start,
+            end=end,
+            date_only=date_only,
+            time_tba=time_tba,
+            status=status,
+            initial_start=initial,
+            price_min=price_min,
+            price_max=price_max,
+            currency=_CURRENCY.get(venue.country_code, "USD"),
+            performers=prog.performers,
+            family=prog.family,
+            description=self._description(rng, prog, venue),
+            popularity=round(min(1.0, popularity + boost), 4),
+            onsale_at=onsale.astimezone(UTC),
         )
 
     @staticmethod
-    def _price(rng: random.Random, venue: Venue, prog: _Programme) -> tuple[float | None, float | None]:
+    def _price(
+        rng: random.Random, venue: Venue, prog: _Programme
+    ) -> tuple[float | None, float | None]:
         low, high = prog.price or _PRICES.get(venue.kind, (20, 80))
         if high == 0 or (low == 0 and rng.random() < 0.5):
             return 0.0, 0.0
@@ -557,19 +716,23 @@ class _Generator:
             return None
         lines = [
             f"{prog.title} at {venue.name}.",
-            rng.choice([
-                "Doors open one hour before the show.",
-                "All ages welcome; under 16s must be accompanied by an adult.",
-                "21+ with valid photo ID.",
-                "Seating is general admission, first come first served.",
-                "Running time is approximately two hours including one interval.",
-            ]),
+            rng.choice(
+                [
+                    "Doors open one hour before the show.",
+                    "All ages welcome; under 16s must be accompanied by an adult.",
+                    "21+ with valid photo ID.",
+                    "Seating is general admission, first come first served.",
+                    "Running time is approximately two hours including one interval.",
+                ]
+            ),
         ]
         return " ".join(lines)
 
     # -- sports -----------------------------------------------------------
 
-    def _fixture(self, venue: Venue, zone: ZoneInfo, day: dt.date) -> tuple[float, SandboxEvent] | None:
+    def _fixture(
+        self, venue: Venue, zone: ZoneInfo, day: dt.date
+    ) -> tuple[float, SandboxEvent] | None:
         leagues = self.cat["leagues"]
         year, week, _ = day.isocalendar()
         for team in venue.teams:
@@ -595,13 +758,19 @@ class _Generator:
             rng = _rng(key)
             times = league["weekend" if day.weekday() >= 5 else "weekday"]
             prog = _Programme(
-                title=f"{team.name}{league['sep']}{opponent}", category="sports",
-                genre=league["sport"], subgenre=league.get("subgenre", team.league),
-                performers=(Performer(team.name, "team", league["sport"]),
-                            Performer(opponent, "team", league["sport"])),
+                title=f"{team.name}{league['sep']}{opponent}",
+                category="sports",
+                genre=league["sport"],
+                subgenre=league.get("subgenre", team.league),
+                performers=(
+                    Performer(team.name, "team", league["sport"]),
+                    Performer(opponent, "team", league["sport"]),
+                ),
                 price=_SPORT_PRICES.get(team.league),
             )
-            event = self._event(key, rng, venue, zone, day, _time(rng.choice(times)), prog, boost=0.3)
+            event = self._event(
+                key, rng, venue, zone, day, _time(rng.choice(times)), prog, boost=0.3
+            )
             return _u("keep", key), event
         return None
 
@@ -609,36 +778,52 @@ class _Generator:
 
     def undated(self, venues: tuple[Venue, ...], count: int) -> list[SandboxEvent]:
         """``count`` postponed-without-a-date (TBA) or date-to-be-decided (TBD) events."""
-        hosts = [v for v in venues if v.kind in ("club", "theatre", "arena", "comedy_club")] or list(venues)
+        hosts = [
+            v for v in venues if v.kind in ("club", "theatre", "arena", "comedy_club")
+        ] or list(venues)
         out = []
         for k in range(count):
             key = f"{self.seed}:{self.city.slug}:undated:{k}"
             rng = _rng(key)
             venue = rng.choice(hosts)
-            prog = self._programme(venue, self.anchor.date(), rng)
+            prog = self._programme(venue, self.anchor.date(), dt.time(20), rng)
             tba = rng.random() < 0.7
             low, high = _PRICES.get(venue.kind, (20, 80))
-            out.append(SandboxEvent(
-                key=key, title=prog.title, category=prog.category, genre=prog.genre,
-                subgenre=prog.subgenre, venue=venue, start=None, undated="tba" if tba else "tbd",
-                status="postponed" if tba else "scheduled", performers=prog.performers,
-                currency=_CURRENCY.get(venue.country_code, "USD"),
-                price_min=float(low) if rng.random() < 0.5 else None,
-                price_max=float(high) if rng.random() < 0.5 else None,
-                popularity=round(0.2 + 0.5 * rng.random(), 4),
-                onsale_at=self.anchor - dt.timedelta(days=rng.randrange(30, 200)),
-            ))
+            out.append(
+                SandboxEvent(
+                    key=key,
+                    title=prog.title,
+                    category=prog.category,
+                    genre=prog.genre,
+                    subgenre=prog.subgenre,
+                    venue=venue,
+                    start=None,
+                    undated="tba" if tba else "tbd",
+                    status="postponed" if tba else "scheduled",
+                    performers=prog.performers,
+                    currency=_CURRENCY.get(venue.country_code, "USD"),
+                    price_min=float(low) if rng.random() < 0.5 else None,
+                    price_max=float(high) if rng.random() < 0.5 else None,
+                    popularity=round(0.2 + 0.5 * rng.random(), 4),
+                    onsale_at=self.anchor - dt.timedelta(days=rng.randrange(30, 200)),
+                )
+            )
         return out
 
     # -- what a slot holds ------------------------------------------------
 
     @staticmethod
     def _residency_programme(res: Residency) -> _Programme:
-        return _Programme(title=res.title, category=res.category, genre=res.genre,
-                          subgenre=res.subgenre, family=res.family,
-                          performers=(Performer(res.title.split(" (")[0], "company"),))
+        return _Programme(
+            title=res.title,
+            category=res.category,
+            genre=res.genre,
+            subgenre=res.subgenre,
+            family=res.family,
+            performers=(Performer(res.title.split(" (")[0], "company"),),
+        )
 
-    def _programme(self, venue: Venue, day: dt.date, rng: random.Random) -> _Programme:
+    def _programme(self, venue: Venue, day: dt.date, at: dt.time, rng: random.Random) -> _Programme:
         kind = venue.kind
         r = rng.random()
         if kind == "arena":
@@ -649,8 +834,13 @@ class _Generator:
             if r < 0.97:
                 return self._family_show(rng)
             a, b = self._person(rng), self._person(rng)
-            return _Programme(f"Championship Boxing: {a} vs. {b}", "sports", "Boxing", "Boxing",
-                              (Performer(a, "artist"), Performer(b, "artist")))
+            return _Programme(
+                f"Championship Boxing: {a} vs. {b}",
+                "sports",
+                "Boxing",
+                "Boxing",
+                (Performer(a, "artist"), Performer(b, "artist")),
+            )
         if kind in ("stadium", "amphitheater"):
             return self._music(rng, kind, big=True)
         if kind == "theatre":
@@ -662,8 +852,13 @@ class _Generator:
                 return self._talk(rng)
             if r < 0.95:
                 company = f"{rng.choice(self.cat['adjectives'])} Dance Company"
-                return _Programme(f"{company}: {rng.choice(self.cat['tour_phrases'])}", "arts", "Dance",
-                                  "Modern Dance", (Performer(company, "company"),))
+                return _Programme(
+                    f"{company}: {rng.choice(self.cat['tour_phrases'])}",
+                    "arts",
+                    "Dance",
+                    "Modern Dance",
+                    (Performer(company, "company"),),
+                )
             return self._family_show(rng)
         if kind == "playhouse":
             return self._play(venue, day)
@@ -678,7 +873,7 @@ class _Generator:
         if kind == "jazz_club":
             return self._jazz(rng)
         if kind == "comedy_club":
-            return self._comedy_club(rng, venue)
+            return self._comedy_club(rng, venue, at)
         if kind == "concert_hall":
             return self._classical(rng, venue, day)
         if kind == "opera_house":
@@ -700,8 +895,15 @@ class _Generator:
         phrase = rng.choice(self.cat["tour_phrases"])
         r = rng.random()
         if big:
-            title = (f"{act.name}: {phrase} Tour" if r < 0.45 else f"{act.name} - {phrase} Tour"
-                     if r < 0.65 else f"{act.name} – The {phrase} World Tour" if r < 0.8 else act.name)
+            title = (
+                f"{act.name}: {phrase} Tour"
+                if r < 0.45
+                else f"{act.name} - {phrase} Tour"
+                if r < 0.65
+                else f"{act.name} – The {phrase} World Tour"  # noqa: RUF001 - as titles are written
+                if r < 0.8
+                else act.name
+            )
             if rng.random() < 0.35:
                 support = rng.choice(self.acts[genre])
                 if support != act:
@@ -728,6 +930,7 @@ class _Generator:
         a, b = rng.sample(self.acts["Dance/Electronic"], 2)
         party = rng.choice(self.cat["party_names"])
         r = rng.random()
+        performers: tuple[Performer, ...]
         if r < 0.35:
             title, performers = f"{party}: {a.name} + {b.name}", (a, b)
         elif r < 0.6:
@@ -736,8 +939,13 @@ class _Generator:
             title, performers = f"{a.name} b2b {b.name}", (a, b)
         else:
             title, performers = f"{party} with {a.name}", (a,)
-        return _Programme(title, "nightlife", "Dance/Electronic", rng.choice(("House", "Techno", "Disco")),
-                          performers)
+        return _Programme(
+            title,
+            "nightlife",
+            "Dance/Electronic",
+            rng.choice(("House", "Techno", "Disco")),
+            performers,
+        )
 
     def _jazz(self, rng: random.Random) -> _Programme:
         leader = self._person(rng)
@@ -751,8 +959,13 @@ class _Generator:
             title = "Late Night Jam Session"
         else:
             title = f"Jazz Brunch with the {leader} {ensemble}"
-        return _Programme(title, "music", "Jazz", rng.choice(self.cat["music_genres"]["Jazz"]),
-                          (Performer(f"{leader} {ensemble}", "artist", "Jazz"),))
+        return _Programme(
+            title,
+            "music",
+            "Jazz",
+            rng.choice(self.cat["music_genres"]["Jazz"]),
+            (Performer(f"{leader} {ensemble}", "artist", "Jazz"),),
+        )
 
     def _comedian(self, rng: random.Random) -> Performer:
         return Performer(self._person(rng), "comedian", "Comedy")
@@ -763,33 +976,64 @@ class _Generator:
         title = f"{comic.name}: {phrase} Tour" if rng.random() < 0.7 else f"{comic.name} Live"
         return _Programme(title, "comedy", "Comedy", None, (comic,))
 
-    def _comedy_club(self, rng: random.Random, venue: Venue) -> _Programme:
+    def _comedy_club(self, rng: random.Random, venue: Venue, at: dt.time) -> _Programme:
         r = rng.random()
         comic = self._comedian(rng)
+        show = rng.choice(self.cat["comedy_shows"])
+        if at.hour >= 22:
+            show = "Late Show"
+        elif at.hour < 20 and rng.random() < 0.5:
+            show = "Early Show"
         if "Second City" in venue.name and r < 0.6:
             revue = rng.choice(self.cat["revues"])
-            return _Programme(f"The Second City Mainstage: {revue}", "comedy", "Comedy", "Improv",
-                              (Performer("The Second City", "company"),))
+            return _Programme(
+                f"The Second City Mainstage: {revue}",
+                "comedy",
+                "Comedy",
+                "Improv",
+                (Performer("The Second City", "company"),),
+            )
         if r < 0.45:
-            title = f"{venue.name}: {rng.choice(self.cat['comedy_shows'])}"
+            title = f"{venue.name}: {show}"
             return _Programme(title, "comedy", "Comedy", None, (comic, self._comedian(rng)))
         if r < 0.8:
-            return _Programme(f"{comic.name} (Special Engagement)" if r < 0.55 else comic.name,
-                              "comedy", "Comedy", None, (comic,))
-        return _Programme(f"{rng.choice(self.cat['comedy_shows'])} featuring {comic.name}",
-                          "comedy", "Comedy", None, (comic,))
+            return _Programme(
+                f"{comic.name} (Special Engagement)" if r < 0.55 else comic.name,
+                "comedy",
+                "Comedy",
+                None,
+                (comic,),
+            )
+        return _Programme(
+            f"{show} featuring {comic.name}",
+            "comedy",
+            "Comedy",
+            None,
+            (comic,),
+        )
 
     def _talk(self, rng: random.Random) -> _Programme:
         speaker = self._person(rng)
         pattern = rng.choice(self.cat["speakers"])
         if "Podcast" in pattern:
-            return _Programme(pattern % speaker, "other", "Undefined", None, (Performer(speaker, "artist"),))
-        return _Programme(pattern % speaker, "learning", "Lecture/Seminar", None, (Performer(speaker, "artist"),))
+            return _Programme(
+                pattern % speaker, "other", "Undefined", None, (Performer(speaker, "artist"),)
+            )
+        return _Programme(
+            pattern % speaker, "learning", "Lecture/Seminar", None, (Performer(speaker, "artist"),)
+        )
 
     def _family_show(self, rng: random.Random) -> _Programme:
         title = rng.choice(self.cat["family_shows"])
-        return _Programme(title, "family", "Family", "Children's Theatre", (Performer(title, "company"),),
-                          family=True, price=(20, 120))
+        return _Programme(
+            title,
+            "family",
+            "Family",
+            "Children's Theatre",
+            (Performer(title, "company"),),
+            family=True,
+            price=(20, 120),
+        )
 
     def _play(self, venue: Venue, day: dt.date) -> _Programme:
         mrng = _rng(self.seed, venue.key, day.year, day.month, "season")
@@ -802,24 +1046,48 @@ class _Generator:
         composer, pattern, numbers = rng.choice(self.cat["composers"])
         work = f"{composer}'s {pattern % rng.choice(numbers)}"
         if day.month == 12 and r < 0.15:
-            chorus = f"{venue.resident or venue.name} Chorus" if venue.resident else "Oratorio Society"
-            return _Programme("Handel's Messiah", "music", "Classical", "Choral", (Performer(chorus, "company"),))
+            chorus = (
+                f"{venue.resident or venue.name} Chorus" if venue.resident else "Oratorio Society"
+            )
+            return _Programme(
+                "Handel's Messiah", "music", "Classical", "Choral", (Performer(chorus, "company"),)
+            )
         if venue.resident and r < 0.55:
-            return _Programme(f"{venue.resident}: {work}", "music", "Classical", "Symphonic",
-                              (Performer(venue.resident, "company", "Classical"),))
+            return _Programme(
+                f"{venue.resident}: {work}",
+                "music",
+                "Classical",
+                "Symphonic",
+                (Performer(venue.resident, "company", "Classical"),),
+            )
         if r < 0.75:
             artist = self._person(rng)
             instrument = rng.choice(self.cat["recital_instruments"])
-            return _Programme(f"{artist}, {instrument}", "music", "Classical", "Recital",
-                              (Performer(artist, "artist", "Classical"),))
+            return _Programme(
+                f"{artist}, {instrument}",
+                "music",
+                "Classical",
+                "Recital",
+                (Performer(artist, "artist", "Classical"),),
+            )
         if r < 0.9:
             quartet = f"{rng.choice(self.cat['singulars'])} String Quartet"
             composers = rng.sample([c[0] for c in self.cat["composers"]], 2)
-            return _Programme(f"{quartet}: {composers[0]} & {composers[1]}", "music", "Classical",
-                              "Chamber Music", (Performer(quartet, "artist", "Classical"),))
+            return _Programme(
+                f"{quartet}: {composers[0]} & {composers[1]}",
+                "music",
+                "Classical",
+                "Chamber Music",
+                (Performer(quartet, "artist", "Classical"),),
+            )
         orchestra = rng.choice(self.cat["touring_orchestras"])
-        return _Programme(f"{orchestra}: {work}", "music", "Classical", "Symphonic",
-                          (Performer(orchestra, "company", "Classical"),))
+        return _Programme(
+            f"{orchestra}: {work}",
+            "music",
+            "Classical",
+            "Symphonic",
+            (Performer(orchestra, "company", "Classical"),),
+        )
 
     def _opera_house(self, venue: Venue, day: dt.date, rng: random.Random) -> _Programme:
         mrng = _rng(self.seed, venue.key, day.year, day.month, "season")
@@ -827,21 +1095,38 @@ class _Generator:
         season = mrng.sample(self.cat["ballets" if ballet else "operas"], 3)
         work = rng.choice(season)
         company = venue.resident or venue.name
-        return _Programme(f"{company}: {work}", "arts", "Dance" if ballet else "Opera",
-                          "Ballet" if ballet else None, (Performer(company, "company"),))
+        return _Programme(
+            f"{company}: {work}",
+            "arts",
+            "Dance" if ballet else "Opera",
+            "Ballet" if ballet else None,
+            (Performer(company, "company"),),
+        )
 
     def _film(self, rng: random.Random, venue: Venue) -> _Programme:
         title, year, genre = rng.choice(self.cat["films"])
         r = rng.random()
         if r < 0.03:
             fest = f"{venue.locality} {rng.choice(self.cat['film_festivals'])}"
-            return _Programme(f"{fest}: Festival Pass", "film", "Festival", None, (), span_days=rng.randrange(3, 9))
+            return _Programme(
+                f"{fest}: Festival Pass",
+                "film",
+                "Festival",
+                None,
+                (),
+                span_days=rng.randrange(3, 9),
+            )
         if r < 0.1:
             director = self._person(rng)
-            return _Programme(f"Premiere + Q&A: {director}'s {rng.choice(self.cat['plays'])}", "film",
-                              "Drama", None, (Performer(director, "artist"),))
+            return _Programme(
+                f"Premiere + Q&A: {director}'s {rng.choice(self.cat['plays'])}",
+                "film",
+                "Drama",
+                None,
+                (Performer(director, "artist"),),
+            )
         if r < 0.18:
-            other, other_year, _ = rng.choice(self.cat["films"])
+            other, _, _ = rng.choice(self.cat["films"])
             return _Programme(f"Double Feature: {title} + {other}", "film", genre, None)
         fmt = rng.choice(self.cat["film_formats"])
         return _Programme(f"{title} ({year}){fmt}", "film", genre, None)
@@ -851,30 +1136,62 @@ class _Generator:
         cat = self.cat
         if venue.kind == "family_attraction":
             if r < 0.1:
-                return _Programme(f"{venue.name} Family Day Pass", "family", "Family", None, family=True,
-                                  date_only=True, price=(15, 40))
+                return _Programme(
+                    f"{venue.name} Family Day Pass",
+                    "family",
+                    "Family",
+                    None,
+                    family=True,
+                    date_only=True,
+                    price=(15, 40),
+                )
             animal = rng.choice(cat["animals"])
-            title = rng.choice((f"Keeper Talk: {animal}", f"Early Explorers: {animal}", f"Feeding Time: {animal}"))
+            title = rng.choice(
+                (f"Keeper Talk: {animal}", f"Early Explorers: {animal}", f"Feeding Time: {animal}")
+            )
             return _Programme(title, "family", "Family", None, family=True)
         if r < 0.06:
-            title = f"{rng.choice(cat['exhibition_themes'])}: {rng.choice(cat['exhibition_subtitles'])}"
-            return _Programme(title, "arts", "Fine Art", "Exhibition", date_only=True,
-                              span_days=rng.randrange(30, 120))
+            title = (
+                f"{rng.choice(cat['exhibition_themes'])}: {rng.choice(cat['exhibition_subtitles'])}"
+            )
+            return _Programme(
+                title,
+                "arts",
+                "Fine Art",
+                "Exhibition",
+                date_only=True,
+                span_days=rng.randrange(30, 120),
+            )
         if venue.kind == "science_museum":
             if r < 0.5:
                 theme = rng.choice(cat["family_themes"])
                 return _Programme(f"Family Day: {theme}", "family", "Family", None, family=True)
             if r < 0.75:
-                return _Programme(f"Science Café: {rng.choice(cat['science_topics'])}", "learning",
-                                  "Lecture/Seminar", None)
+                return _Programme(
+                    f"Science Café: {rng.choice(cat['science_topics'])}",
+                    "learning",
+                    "Lecture/Seminar",
+                    None,
+                )
             if r < 0.9:
-                return _Programme(f"Planetarium Show: {rng.choice(cat['science_topics'])}", "learning",
-                                  "Lecture/Seminar", None, family=True)
-            return _Programme(f"Adults-Only Night: {rng.choice(cat['science_topics'])}", "nightlife",
-                              "Undefined", None)
+                return _Programme(
+                    f"Planetarium Show: {rng.choice(cat['science_topics'])}",
+                    "learning",
+                    "Lecture/Seminar",
+                    None,
+                    family=True,
+                )
+            return _Programme(
+                f"Adults-Only Night: {rng.choice(cat['science_topics'])}",
+                "nightlife",
+                "Undefined",
+                None,
+            )
         if r < 0.5:
             prefix = rng.choice(("Gallery Talk", "Curator Talk", "Lecture"))
-            return _Programme(f"{prefix}: {rng.choice(cat['talk_topics'])}", "arts", "Fine Art", "Lecture")
+            return _Programme(
+                f"{prefix}: {rng.choice(cat['talk_topics'])}", "arts", "Fine Art", "Lecture"
+            )
         if r < 0.7:
             theme = rng.choice(cat["family_themes"])
             return _Programme(f"Family Day: {theme}", "family", "Family", None, family=True)
@@ -898,7 +1215,11 @@ def _acts(seed: int) -> dict[str, list[Performer]]:
             if genre in ("Hip-Hop/Rap", "Dance/Electronic") and r < 0.6:
                 name = rng.choice(cat["stage_names"])
                 if rng.random() < 0.5:
-                    name = f"{name} {rng.choice(cat['singulars'])}" if genre == "Dance/Electronic" else f"Lil {name}"
+                    name = (
+                        f"{name} {rng.choice(cat['singulars'])}"
+                        if genre == "Dance/Electronic"
+                        else f"Lil {name}"
+                    )
             elif r < 0.3:
                 name = f"The {rng.choice(cat['adjectives'])} {rng.choice(cat['plurals'])}"
             elif r < 0.5:

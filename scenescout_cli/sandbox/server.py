@@ -1,0 +1,141 @@
+"""The sandbox's HTTP server: one loopback hypercorn (trio worker) serving every
+emulated provider and the shared image route from one starlette app.
+
+Adding a provider: a module with an API class like ``ticketmaster.TicketmasterApi``
+(``name``, ``prefix``, ``aliases``, ``key``, ``routes()``, ``publish(base_url)``), built in
+``serve`` and listed in ``_apis``; its URL goes into ``SandboxInfo``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import urllib.parse
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount
+
+from ..model import City
+from . import images
+from .data import build_world
+from .ticketmaster import TicketmasterApi
+
+__all__ = ["SandboxInfo", "serve"]
+
+# Hypercorn reports through this logger (never an access log). The CLI owns the
+# terminal: nothing is printed unless the application's logging shows it, and only
+# warnings and errors (a failing handler) get that far, not "Running on ...".
+_log = logging.getLogger("scenescout_cli.sandbox.http")
+_log.setLevel(logging.WARNING)
+logging.getLogger("scenescout_cli.sandbox").addHandler(logging.NullHandler())
+
+
+@attrs.frozen
+class SandboxInfo:
+    """Where a running sandbox listens, and the keys its providers accept."""
+
+    base_url: str  # e.g. "http://127.0.0.1:54321"
+    ticketmaster_url: str  # base_url + "/tm/discovery/v2"
+    keys: dict[str, str] = attrs.field(repr=False)  # provider name -> sandbox key
+    event_count: int  # how many Ticketmaster events the sandbox holds
+
+
+class _Api(Protocol):
+    name: str
+    prefix: str
+    aliases: Sequence[str]
+    key: str
+
+    def routes(self) -> list[BaseRoute]: ...
+
+    def publish(self, base_url: str) -> None: ...
+
+
+def _app(apis: Sequence[_Api]) -> Starlette:
+    routes: list[BaseRoute] = []
+    for api in apis:
+        for prefix in (api.prefix, *api.aliases):
+            routes.append(Mount(prefix, routes=api.routes()))
+    routes.extend(images.routes())
+    return Starlette(routes=routes)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Raise OSError now if ``host:port`` cannot be bound (hypercorn would leak a socket)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+def _config(host: str, port: int) -> Config:
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = _log
+    config.include_server_header = False
+    config.graceful_timeout = 1.0
+    return config
+
+
+async def serve(
+    city: City,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    events: int | None = None,
+    days: int = 30,
+    seed: int = 0,
+    rate_limit: bool = True,
+    task_status: trio.TaskStatus[SandboxInfo] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the provider emulator for ``city`` on loopback until cancelled.
+
+    Builds the world (``events`` events, default the city's figure, starting from today
+    00:00 UTC over ``days`` days, from ``seed``), binds ``host:port`` (``port=0``: a free
+    port), then reports ``task_status.started(SandboxInfo(...))`` once the socket is
+    listening and every event is rendered: use ``await nursery.start(serve, city)``.
+    ``rate_limit=False`` turns off the spike arrest (benchmarks); quotas still apply.
+
+    Cancellation closes the listener and every connection; nothing outlives the call.
+    Raises ValueError for a non-loopback ``host`` or bad ``days``/``events``, OSError if
+    the port cannot be bound.
+    """
+    try:
+        loopback = (
+            ipaddress.ip_address(host).is_loopback and ipaddress.ip_address(host).version == 4
+        )
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"the sandbox listens on IPv4 loopback only (127.0.0.1), not {host!r}")
+    _check_port(host, port)
+
+    world = await trio.to_thread.run_sync(
+        lambda: build_world(city, days=days, events=events, seed=seed)
+    )
+    ticketmaster = TicketmasterApi(world, rate_limit=rate_limit)
+    apis: list[_Api] = [ticketmaster]
+
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(hypercorn_serve, _app(apis), _config(host, port))
+        bound = urllib.parse.urlsplit(binds[0])
+        base_url = f"http://{host}:{bound.port}"
+        for api in apis:
+            await trio.to_thread.run_sync(api.publish, base_url)
+        task_status.started(
+            SandboxInfo(
+                base_url=base_url,
+                ticketmaster_url=base_url + ticketmaster.prefix,
+                keys={api.name: api.key for api in apis},
+                event_count=ticketmaster.event_count,
+            )
+        )
