@@ -78,7 +78,9 @@ async def export_events(
         rows = await store.events(city=city, start=start, end=end, category=category, limit=limit)
     events = [EventRow.from_mapping(row) for row in rows]
     if output is None:
-        return write_events(events, fmt, sys.stdout)
+        # a pipe has no width: give the table room instead of squeezing it to 80 columns
+        width = None if sys.stdout.isatty() else 160
+        return write_events(events, fmt, sys.stdout, console_width=width)
 
     def write_file() -> int:
         tmp = output.with_name(f".{output.name}.tmp")
