@@ -42,10 +42,10 @@ def split_query(query: Query) -> list[Query]:
         middle = w.start + (w.end - w.start) / 2
         middle = middle.replace(microsecond=0)
         return [
-            Query(query.source, query.area, Window(w.start, middle)),
-            Query(query.source, query.area, Window(middle, w.end)),
+            Query(query.source, query.area, Window(w.start, middle), query.target),
+            Query(query.source, query.area, Window(middle, w.end), query.target),
         ]
-    return [Query(query.source, area, w) for area in quarter_areas(query.area)]
+    return [Query(query.source, area, w, query.target) for area in quarter_areas(query.area)]
 
 
 def quarter_areas(area: Area) -> list[Area]:

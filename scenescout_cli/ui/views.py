@@ -68,7 +68,12 @@ def sources_table(stats: RunStats) -> Table:
         "now",
     ):
         table.add_column(
-            column, justify="left" if column in {"source", "state", "now"} else "right"
+            column,
+            justify="left" if column in {"source", "state", "now"} else "right",
+            no_wrap=True,
+            overflow="ellipsis",
+            max_width=44 if column == "now" else None,
+            min_width=None if column == "now" else max(len(column), 5),
         )
     for s in stats.sources.values():
         now = s.activity if s.state == "running" else (s.last_error or "")
@@ -95,7 +100,8 @@ def stages_table(stats: RunStats) -> Table:
     table = Table(title="stages", title_justify="left", expand=False, pad_edge=False)
     for column in ("stage", "in", "out", "queue", "errors"):
         table.add_column(column, justify="left" if column == "stage" else "right")
-    for s in stats.stages.values():
+    order = {name: i for i, name in enumerate(("ingest", "process", "store"))}
+    for s in sorted(stats.stages.values(), key=lambda stage: order.get(stage.name, 99)):
         capacity = int(s.capacity) if s.capacity != float("inf") else 0
         table.add_row(
             s.name,

@@ -8,6 +8,7 @@ import math
 import re
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
 from scenescout_cli.cities import city_from_slug, city_near, presets
@@ -353,3 +354,16 @@ def test_full_split_tree_partitions_time_and_reaches_the_floor() -> None:
     # 3 h → 4 windows of 45 min; 0.49 km → 0.347 → 0.245 km: two levels of quarters each.
     assert len(windows) == 4
     assert len(leaves) == 4 * 4**2
+
+
+def test_splitting_keeps_the_query_target() -> None:
+    """Parts of a split query list the same organizer, venue or phrase as their parent."""
+    parent = Query(
+        "eventbrite",
+        Area(40.7, -74.0, 10.0),
+        Window(T0, T0 + dt.timedelta(minutes=30)),
+        target="organizer:123",
+    )
+    assert {part.target for part in split_query(parent)} == {"organizer:123"}
+    longer = attrs.evolve(parent, window=Window(T0, T0 + dt.timedelta(days=2)))
+    assert {part.target for part in split_query(longer)} == {"organizer:123"}
