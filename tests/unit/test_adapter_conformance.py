@@ -108,7 +108,7 @@ def test_every_source_has_a_conformance_suite() -> None:
 
 @pytest.mark.parametrize("source", list(SUITES))
 def test_suite_covers_the_required_kinds(source: str) -> None:
-    """Each suite covers first/last page, empty, cap, auth failure, an error body and a bad record."""
+    """Each suite covers first/last/empty pages, the cap, auth, an error body and a bad record."""
     suite = SUITES[source]
     assert {case["kind"] for case in suite["pages"]} >= REQUIRED_KINDS
     assert any(case.get("rejected") for case in suite["normalise"])
