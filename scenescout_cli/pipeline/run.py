@@ -271,12 +271,24 @@ async def _start_sandbox(root: trio.Nursery, settings: Settings, options: CrawlO
     from ..sandbox import serve
 
     info = await root.start(_serve_sandbox, serve, options)
+    urls = {name: url for name, url in info.urls.items() if hasattr(settings.urls, name)}
+    keys = {_KEY_FIELDS.get(name, name): key for name, key in info.keys.items()}
+    keys = {name: key for name, key in keys.items() if hasattr(settings.keys, name)}
     return attrs.evolve(
         settings,
-        urls=attrs.evolve(settings.urls, ticketmaster=info.ticketmaster_url),
-        keys=attrs.evolve(settings.keys, ticketmaster=info.keys["ticketmaster"]),
+        urls=attrs.evolve(settings.urls, **urls),
+        keys=attrs.evolve(settings.keys, **keys),
+        eventbrite=attrs.evolve(
+            settings.eventbrite,
+            organizers=info.eventbrite_organizers,
+            venues=info.eventbrite_venues,
+        ),
         allow_private_network=True,
     )
+
+
+#: settings.keys field of a source whose name differs
+_KEY_FIELDS = {"google_places": "google"}
 
 
 async def _serve_sandbox(

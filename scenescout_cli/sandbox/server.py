@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Mount
 
 from ..model import City
 from . import images
-from .data import build_world
+from .data import World, build_world
 from .ticketmaster import TicketmasterApi
 
 __all__ = ["SandboxInfo", "serve"]
@@ -45,6 +45,12 @@ class SandboxInfo:
     ticketmaster_url: str  # base_url + "/tm/discovery/v2"
     keys: dict[str, str] = attrs.field(repr=False)  # provider name -> sandbox key
     event_count: int  # how many Ticketmaster events the sandbox holds
+    #: provider name -> base URL as scenescout's settings take it (SCENESCOUT_<NAME>_URL);
+    #: names: ticketmaster, eventbrite, yelp, meetup, google_places, geocoder
+    urls: dict[str, str] = attrs.field(factory=dict)
+    #: Eventbrite has no search: the organizer and venue ids whose events it lists
+    eventbrite_organizers: tuple[str, ...] = ()
+    eventbrite_venues: tuple[str, ...] = ()
 
 
 class _Api(Protocol):
@@ -56,6 +62,23 @@ class _Api(Protocol):
     def routes(self) -> list[BaseRoute]: ...
 
     def publish(self, base_url: str) -> None: ...
+
+
+def _more_apis(world: World, *, rate_limit: bool) -> list[_Api]:
+    """The other providers' emulators. Each provider module adds itself here, one line each."""
+    apis: list[_Api] = []
+    # (providers register below)
+    return apis
+
+
+def _extras(apis: Sequence[_Api]) -> dict[str, tuple[str, ...]]:
+    """Fields of SandboxInfo that come from one provider (Eventbrite's listed ids)."""
+    extras: dict[str, tuple[str, ...]] = {}
+    for api in apis:
+        for field in ("eventbrite_organizers", "eventbrite_venues"):
+            if hasattr(api, field):
+                extras[field] = tuple(getattr(api, field))
+    return extras
 
 
 def _app(apis: Sequence[_Api]) -> Starlette:
@@ -123,7 +146,7 @@ async def serve(
         lambda: build_world(city, days=days, events=events, seed=seed)
     )
     ticketmaster = TicketmasterApi(world, rate_limit=rate_limit)
-    apis: list[_Api] = [ticketmaster]
+    apis: list[_Api] = [ticketmaster, *_more_apis(world, rate_limit=rate_limit)]
 
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(hypercorn_serve, _app(apis), _config(host, port))
@@ -137,5 +160,7 @@ async def serve(
                 ticketmaster_url=base_url + ticketmaster.prefix,
                 keys={api.name: api.key for api in apis},
                 event_count=ticketmaster.event_count,
+                urls={api.name: base_url + api.prefix for api in apis},
+                **_extras(apis),
             )
         )
