@@ -27,7 +27,7 @@ from scenescout_cli.config import load_settings
 from scenescout_cli.errors import RecordRejected
 from scenescout_cli.pipeline.capacities import STORE_BATCH_SIZE
 from scenescout_cli.sources.ticketmaster import TicketmasterSource
-from scenescout_cli.store import open_store
+from scenescout_cli.store import Batch, open_store
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "ticketmaster" / "page_nyc_0.json"
 
@@ -59,7 +59,9 @@ async def main(count: int) -> None:
             for _ in range(2):
                 t = time.perf_counter()
                 for i in range(0, len(events), STORE_BATCH_SIZE):
-                    await store.write_batch(None, "nyc", events[i : i + STORE_BATCH_SIZE], [])
+                    await store.write_batch(
+                        None, "nyc", Batch(events=events[i : i + STORE_BATCH_SIZE])
+                    )
                 timings.append(time.perf_counter() - t)
     rate = len(events) / normalise_s
     print(f"{'step':<22}{'events':>10}{'seconds':>10}{'events/s':>12}{'vs normalise':>13}")

@@ -147,6 +147,8 @@ class Event:
     image_url: str | None = None
     status: str = "scheduled"
     fetched_at: dt.datetime | None = None
+    #: hash of the provider record this event was normalised from (incremental crawls)
+    content_hash: str | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     @property

@@ -13,7 +13,7 @@ once; pages already sent downstream are stored.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import attrs
 import trio
@@ -22,8 +22,9 @@ from ..errors import SourceAuthError, SourceError, SourceQuotaError, SourceUnava
 from ..model import Page, Query
 from ..sources.base import SourceAdapter
 from ..sources.http import SourceClient
+from ..store import QueryProgress
 from . import capacities
-from .messages import RawPage
+from .messages import QuerySplit, RawPage
 from .planner import can_split, split_query
 from .stats import SourceStats
 
@@ -43,12 +44,14 @@ class SourceRuntime:
     key_id: str = ""
     #: seconds of fetching (not of waiting for the pipeline) one query may take
     query_timeout: float = 600.0
+    #: progress of a resumed plan: query key → what was committed
+    progress: Mapping[str, QueryProgress] = attrs.field(factory=dict)
 
 
 async def discover(
     runtimes: dict[str, SourceRuntime],
     queries: trio.MemoryReceiveChannel[Query],
-    raw: trio.MemorySendChannel[RawPage],
+    raw: trio.MemorySendChannel[RawPage | QuerySplit],
     *,
     on_stop: Callable[[str], None] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
@@ -85,7 +88,7 @@ async def discover(
 async def _run_source(
     runtime: SourceRuntime,
     inbox: trio.MemoryReceiveChannel[Query],
-    raw: trio.MemorySendChannel[RawPage],
+    raw: trio.MemorySendChannel[RawPage | QuerySplit],
     on_stop: Callable[[str], None] | None,
 ) -> None:
     stats = runtime.stats
@@ -116,7 +119,7 @@ def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
 async def _fetcher(
     runtime: SourceRuntime,
     inbox: trio.MemoryReceiveChannel[Query],
-    raw: trio.MemorySendChannel[RawPage],
+    raw: trio.MemorySendChannel[RawPage | QuerySplit],
 ) -> None:
     async with inbox, raw:
         async for query in inbox:
@@ -147,43 +150,48 @@ async def _fetch(
 
 
 async def run_query(
-    runtime: SourceRuntime, query: Query, raw: trio.MemorySendChannel[RawPage]
+    runtime: SourceRuntime, query: Query, raw: trio.MemorySendChannel[RawPage | QuerySplit]
 ) -> None:
     """Fetch every page of ``query`` into ``raw``, splitting it first if it exceeds the cap.
 
-    The query's deadline (``runtime.query_timeout``) counts time spent fetching, not
-    time spent waiting for the pipeline to take its pages.
+    A resumed plan's progress is honoured: a query already done is skipped, a split
+    one goes straight to its parts, a query paged part-way continues from the cursor
+    after its last stored page. The query's deadline (``runtime.query_timeout``)
+    counts time spent fetching, not time spent waiting for the pipeline.
     """
     adapter: SourceAdapter = runtime.adapter
     stats = runtime.stats
+    resumed = runtime.progress.get(query.key)
+    if resumed is not None and resumed.state == "done":
+        stats.queries_done += 1
+        return
+    if resumed is not None and resumed.state == "split":
+        await _run_parts(runtime, query, raw, announce=False)
+        return
+    number = resumed.pages if resumed is not None else 0
+    cursor = resumed.cursor if resumed is not None else None
     deadline = trio.current_time() + runtime.query_timeout
-    page = await _fetch(runtime, query, None, deadline)
+    page = await _fetch(runtime, query, cursor, deadline)
     if page is None:
         return
-    if page.total is not None and page.total > adapter.page_cap:
+    if cursor is None and page.total is not None and page.total > adapter.page_cap:
         if can_split(query):
-            parts = split_query(query)
-            stats.queries_split += 1
-            stats.queries_planned += len(parts)
-            stats.queries_done += 1
-            # Depth first, one part at a time: parts run only as fast as the
-            # pipeline takes their pages, so splitting never fetches far ahead.
-            for part in parts:
-                await run_query(runtime, part, raw)
+            await _run_parts(runtime, query, raw, announce=True)
             return
         stats.capped += 1
     total_pages = None
     if page.total is not None:
         size = max(1, len(page.records))
         total_pages = min(-(-page.total // size), -(-adapter.page_cap // size))
-    number = 0
     while True:
         fetched_at = dt.datetime.now(dt.UTC)
         stats.pages += 1
         stats.records += len(page.records)
         stats.activity = _activity(query, number, total_pages)
         waited_from = trio.current_time()
-        await raw.send(RawPage(adapter.name, query, number, page.records, fetched_at))
+        await raw.send(
+            RawPage(adapter.name, query, number, page.records, fetched_at, page.next_cursor)
+        )
         deadline += trio.current_time() - waited_from
         if page.next_cursor is None:
             break
@@ -193,6 +201,29 @@ async def run_query(
         page = next_page
         number += 1
     stats.queries_done += 1
+
+
+async def _run_parts(
+    runtime: SourceRuntime,
+    query: Query,
+    raw: trio.MemorySendChannel[RawPage | QuerySplit],
+    *,
+    announce: bool,
+) -> None:
+    """Run the parts of a split query, depth first, one at a time.
+
+    Parts run only as fast as the pipeline takes their pages, so splitting never
+    fetches far ahead. ``announce`` records the split (not needed when resuming one).
+    """
+    stats = runtime.stats
+    parts = split_query(query)
+    stats.queries_split += 1
+    stats.queries_planned += len(parts)
+    stats.queries_done += 1
+    if announce:
+        await raw.send(QuerySplit(query.key))
+    for part in parts:
+        await run_query(runtime, part, raw)
 
 
 def _activity(query: Query, number: int, total_pages: int | None) -> str:

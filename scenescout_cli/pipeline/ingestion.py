@@ -1,28 +1,51 @@
-"""Ingestion: pages of raw records in, normalised events (or rejects) out.
+"""Ingestion: pages of raw records in, normalised events, venues or rejects out.
 
 Each record is one unit of work: a record that cannot be normalised becomes a
 ``Reject`` with its reason and goes on to the rejects table; it never ends the run.
-A provider record seen twice in one run (overlapping split queries) passes once.
+A record whose content hash equals the stored one becomes ``Unchanged`` and skips
+the rest of the work (incremental crawls). A provider record seen twice in one run
+(overlapping split queries) passes once. After a page's records comes its
+``PageDone`` marker, which storage commits with them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 import trio
 
 from ..errors import RecordRejected
-from ..model import Event, Reject
+from ..model import Event, Reject, Venue
 from ..sources.base import SourceAdapter
-from .messages import Item, RawPage
+from .messages import Item, PageDone, QuerySplit, RawPage, Unchanged
 from .stats import RunStats
 
+#: Bumped when normalisation changes, so that every record is normalised afresh once.
+NORMALISATION_VERSION = "1"
 
-def normalise_record(adapter: SourceAdapter, record: dict[str, Any], page: RawPage) -> Item:
-    """One raw record → Event, or Reject with the reason. Pure."""
+
+def content_hash(record: dict[str, Any]) -> str:
+    """A stable hash of a provider record (key order and whitespace do not matter)."""
+    text = json.dumps(
+        [NORMALISATION_VERSION, record],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def normalise_record(
+    adapter: SourceAdapter, record: dict[str, Any], page: RawPage
+) -> Event | Venue | Reject:
+    """One raw record → Event or Venue, or Reject with the reason. Pure."""
     try:
-        event = adapter.normalise(record, page.fetched_at)
+        item = adapter.normalise(record, page.fetched_at)
     except RecordRejected as exc:
         return Reject(adapter.name, _safe_id(adapter, record), exc.reason, exc.detail, record)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
@@ -34,7 +57,7 @@ def normalise_record(adapter: SourceAdapter, record: dict[str, Any], page: RawPa
             f"{type(exc).__name__}: {exc}"[:200],
             record,
         )
-    return attrs.evolve(event, fetched_at=page.fetched_at)
+    return attrs.evolve(item, fetched_at=page.fetched_at)
 
 
 def _safe_id(adapter: SourceAdapter, record: dict[str, Any]) -> str | None:
@@ -46,30 +69,74 @@ def _safe_id(adapter: SourceAdapter, record: dict[str, Any]) -> str | None:
 
 async def ingest(
     adapters: dict[str, SourceAdapter],
-    pages: trio.MemoryReceiveChannel[RawPage],
+    pages: trio.MemoryReceiveChannel[RawPage | QuerySplit],
     out: trio.MemorySendChannel[Item],
     stats: RunStats,
     *,
+    known_hashes: Mapping[tuple[str, str], str] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Normalise every record of every page; closes ``out`` when ``pages`` ends."""
+    """Normalise every record of every page; closes ``out`` when ``pages`` ends.
+
+    ``known_hashes`` maps (source, source_id) to the content hash stored by earlier
+    crawls of this city.
+    """
     stage = stats.stage("ingest")
     stage.watch(pages)
+    known = known_hashes or {}
     seen: set[tuple[str, str]] = set()
     async with pages, out:
         task_status.started()
         async for page in pages:
+            if isinstance(page, QuerySplit):
+                await out.send(page)
+                continue
             adapter = adapters[page.source]
-            for record in page.records:
+            for number, record in enumerate(page.records):
+                if number % 64 == 63:
+                    await trio.lowlevel.checkpoint()
                 stage.received += 1
-                item = normalise_record(adapter, record, page)
-                if isinstance(item, Event):
-                    key = (item.source, item.source_id)
-                    if key in seen:
-                        stats.unchanged_in_run += 1
-                        continue
-                    seen.add(key)
-                else:
+                item = _ingest_one(adapter, record, page, known, seen, stats)
+                if item is None:
+                    continue
+                if isinstance(item, Reject):
                     stage.errors += 1
                 await out.send(item)
                 stage.sent += 1
+            await out.send(
+                PageDone(
+                    page.query.key, page.page_number + 1, page.next_cursor, page.next_cursor is None
+                )
+            )
+
+
+def _ingest_one(
+    adapter: SourceAdapter,
+    record: dict[str, Any],
+    page: RawPage,
+    known: Mapping[tuple[str, str], str],
+    seen: set[tuple[str, str]],
+    stats: RunStats,
+) -> Item | None:
+    """The item one record becomes, or None for a repeat within this run."""
+    digest = content_hash(record)
+    source_id = _safe_id(adapter, record)
+    if source_id is not None:
+        key = (adapter.name, source_id)
+        if key in seen:
+            stats.unchanged_in_run += 1
+            return None
+        if known.get(key) == digest:
+            seen.add(key)
+            stats.source(adapter.name).unchanged += 1
+            return Unchanged(adapter.name, source_id)
+    item = normalise_record(adapter, record, page)
+    if isinstance(item, Event | Venue):
+        key = (item.source, item.source_id)
+        if key in seen:
+            stats.unchanged_in_run += 1
+            return None
+        seen.add(key)
+        if isinstance(item, Event):
+            item = attrs.evolve(item, content_hash=digest)
+    return item

@@ -1,4 +1,12 @@
-"""What flows between stages."""
+"""What flows between stages.
+
+    discovery ──RawPage | QuerySplit──► ingestion ──Item──► processing ──Item──► storage
+
+Records of a page travel before the page's ``PageDone`` marker, in order (one
+ingestion task, one processing task), so storage commits a page's progress in the
+same transaction as the last of its records: a crash never records progress for
+records that were not stored.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from ..model import Event, Query, Reject
+from ..model import Event, Query, Reject, Venue
 
 
 @attrs.frozen
@@ -19,7 +27,34 @@ class RawPage:
     page_number: int
     records: list[dict[str, Any]] = attrs.field(repr=False)
     fetched_at: dt.datetime
+    #: the cursor of the page after this one; None when this page ends the query
+    next_cursor: Any = None
+
+
+@attrs.frozen
+class QuerySplit:
+    """Discovery split this query into parts (their progress is their own)."""
+
+    query_key: str
+
+
+@attrs.frozen
+class PageDone:
+    """Every record of one page has been handed on; commit the query's progress."""
+
+    query_key: str
+    pages: int
+    next_cursor: Any
+    done: bool
+
+
+@attrs.frozen
+class Unchanged:
+    """A provider record identical to the one stored: only ``last_seen_at`` moves."""
+
+    source: str
+    source_id: str
 
 
 #: ingestion → processing → storage
-Item = Event | Reject
+Item = Event | Venue | Reject | Unchanged | PageDone | QuerySplit

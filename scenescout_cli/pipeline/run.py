@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import json
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -35,12 +37,14 @@ from . import capacities
 from .discovery import SourceRuntime, discover
 from .governance import build_runtimes, keep_ledger
 from .ingestion import ingest
-from .messages import Item, RawPage
+from .messages import Item, QuerySplit, RawPage
 from .planner import crawl_window
 from .processing import process
 from .stats import RunStats
 from .storage import store_items
 
+#: An unfinished crawl with the same arguments younger than this is resumed, not restarted.
+RESUME_WITHIN = dt.timedelta(hours=6)
 EXIT_CODES = {"succeeded": 0, "partial": 1, "failed": 1, "interrupted": 130}
 #: Seconds the run may spend recording its end after it was cancelled outright.
 FINAL_WRITE_GRACE = 5.0
@@ -133,16 +137,52 @@ async def crawl(
                     runtimes = await build_runtimes(
                         settings, sources, http, store, stats, rate_override=options.rate_override
                     )
-                    window = crawl_window(dt.datetime.now(dt.UTC), options.days)
+                    fresh = crawl_window(dt.datetime.now(dt.UTC), options.days)
+                    plan = await store.open_plan(
+                        options.city.slug,
+                        plan_fingerprint(options, sources),
+                        fresh.start,
+                        fresh.end,
+                        resume_within=RESUME_WITHIN,
+                    )
+                    if plan.resumed:
+                        stats.notice(
+                            f"resuming the unfinished crawl of {plan.window_start:%Y-%m-%d %H:%M} "
+                            f"UTC ({len(plan.progress)} queries already stored)"
+                        )
+                    for runtime in runtimes.values():
+                        runtime.progress = plan.progress
+                    known = await store.known_hashes(options.city.slug)
                     async with trio.open_nursery() as ledger:
                         # the ledger's last flush happens when this nursery closes,
                         # while the store is still open
                         await ledger.start(keep_ledger, store, runtimes)
                         await run_pipeline(
-                            store, run_id, options.city, window, runtimes, stats, discovery_scope
+                            store,
+                            run_id,
+                            options.city,
+                            Window(plan.window_start, plan.window_end),
+                            runtimes,
+                            stats,
+                            discovery_scope,
+                            plan_id=plan.id,
+                            known_hashes=known,
                         )
                         ledger.cancel_scope.cancel(reason="pipeline finished")
                 status = _status(stats, discovery_scope, interrupted)
+                if status == "succeeded":
+                    await store.complete_plan(plan.id)
+                for name in runtimes:
+                    source = stats.source(name)
+                    await store.record_source_state(
+                        name,
+                        options.city.slug,
+                        run_id,
+                        source.state,
+                        source.records,
+                        source.unchanged,
+                        source.errors,
+                    )
             finally:
                 stats.status = (
                     status if status != "failed" or not interrupted.is_set() else "interrupted"
@@ -152,6 +192,18 @@ async def crawl(
                     await store.finish_run(run_id, stats.status, stats.snapshot())
         root.cancel_scope.cancel(reason="crawl finished")
     return CrawlResult(run_id=run_id, status=stats.status, stats=stats)
+
+
+def plan_fingerprint(options: CrawlOptions, sources: Mapping[str, Any]) -> str:
+    """What makes two crawls "the same arguments": city, area, sources and days."""
+    area = options.city.area
+    key = {
+        "city": options.city.slug,
+        "area": [round(area.lat, 5), round(area.lon, 5), area.radius_km],
+        "sources": sorted(sources),
+        "days": options.days,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _status(stats: RunStats, discovery_scope: trio.CancelScope, interrupted: trio.Event) -> str:
@@ -173,17 +225,37 @@ async def run_pipeline(
     runtimes: dict[str, SourceRuntime],
     stats: RunStats,
     discovery_scope: trio.CancelScope,
+    *,
+    plan_id: int | None = None,
+    known_hashes: Mapping[tuple[str, str], str] | None = None,
 ) -> None:
-    """Wire planner → discovery → ingestion → processing → storage and wait for them all."""
+    """Wire planner → discovery → ingestion → processing → storage and wait for them all.
+
+    ``plan_id`` makes storage commit query progress (for crash-safe resume);
+    ``known_hashes`` lets ingestion skip records unchanged since the last crawl.
+    """
     query_send, query_recv = trio.open_memory_channel[Query](capacities.QUERIES)
-    raw_send, raw_recv = trio.open_memory_channel[RawPage](capacities.RAW_PAGES)
+    raw_send, raw_recv = trio.open_memory_channel[RawPage | QuerySplit](capacities.RAW_PAGES)
     event_send, event_recv = trio.open_memory_channel[Item](capacities.EVENTS)
     store_send, store_recv = trio.open_memory_channel[Item](capacities.STORE)
     adapters = {name: runtime.adapter for name, runtime in runtimes.items()}
     async with trio.open_nursery() as nursery:
-        await nursery.start(store_items, store, run_id, city.slug, store_recv, stats)
+        await nursery.start(
+            functools.partial(store_items, plan_id=plan_id),
+            store,
+            run_id,
+            city.slug,
+            store_recv,
+            stats,
+        )
         await nursery.start(process, event_recv, store_send, stats)
-        await nursery.start(ingest, adapters, raw_recv, event_send, stats)
+        await nursery.start(
+            functools.partial(ingest, known_hashes=known_hashes),
+            adapters,
+            raw_recv,
+            event_send,
+            stats,
+        )
         nursery.start_soon(
             _discovery_group,
             discovery_scope,
@@ -223,7 +295,7 @@ async def _discovery_group(
     stats: RunStats,
     query_send: trio.MemorySendChannel[Query],
     query_recv: trio.MemoryReceiveChannel[Query],
-    raw_send: trio.MemorySendChannel[RawPage],
+    raw_send: trio.MemorySendChannel[RawPage | QuerySplit],
 ) -> None:
     """Planner and discovery under ``scope`` (SIGINT, --max-duration).
 

@@ -26,6 +26,7 @@ class SourceStats:
     queries_failed: int = 0
     pages: int = 0
     records: int = 0
+    unchanged: int = 0
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
@@ -77,6 +78,9 @@ class RunStats:
     stages: dict[str, StageStats] = attrs.field(factory=dict)
     inserted: int = 0
     updated: int = 0
+    #: records identical to the stored ones (incremental): only last_seen_at moved
+    unchanged: int = 0
+    venues: int = 0
     unchanged_in_run: int = 0
     rejected: Counter[str] = attrs.field(factory=Counter)
     batches: int = 0
@@ -99,7 +103,8 @@ class RunStats:
 
     @property
     def stored(self) -> int:
-        return self.inserted + self.updated
+        """Events written or confirmed unchanged in the store."""
+        return self.inserted + self.updated + self.unchanged
 
     def elapsed(self) -> float:
         end = self.finished if self.finished is not None else trio.current_time()
@@ -124,6 +129,8 @@ class RunStats:
             "events_stored": self.stored,
             "events_inserted": self.inserted,
             "events_updated": self.updated,
+            "events_unchanged": self.unchanged,
+            "venues_stored": self.venues,
             "duplicates_in_run": self.unchanged_in_run,
             "rejected": dict(self.rejected),
             "events_per_second": round(self.events_per_second(), 1),

@@ -1,8 +1,9 @@
-"""Storage: one writer task that batches items by size or age and upserts them.
+"""Storage: one writer task that batches items by size or age and writes them.
 
-Each batch is one transaction (``Store.write_batch``). When the inbox closes the
-last partial batch is written before the stage returns, so an interrupted crawl
-still stores everything that reached this stage.
+Each batch is one transaction (``Store.write_batch``): events, venues, unchanged
+records, rejects and the progress markers of the pages whose records it completes.
+When the inbox closes the last partial batch is written before the stage returns,
+so an interrupted crawl still stores everything that reached this stage.
 """
 
 from __future__ import annotations
@@ -12,17 +13,39 @@ from typing import Protocol
 
 import trio
 
-from ..model import Event, Reject
-from ..store import WriteResult
+from ..model import Event, Reject, Venue
+from ..store import Batch, Progress, WriteResult
 from . import capacities
-from .messages import Item
+from .messages import Item, PageDone, QuerySplit, Unchanged
 from .stats import RunStats
 
 
 class BatchWriter(Protocol):
-    async def write_batch(
-        self, run_id: int | None, city: str, events: list[Event], rejects: list[Reject]
-    ) -> WriteResult: ...
+    async def write_batch(self, run_id: int | None, city: str, batch: Batch) -> WriteResult: ...
+
+
+def to_batch(items: list[Item], plan_id: int | None) -> Batch:
+    """Sort a batch's items into what each table receives. Pure."""
+    batch = Batch()
+    for item in items:
+        if isinstance(item, Event):
+            batch.events.append(item)
+        elif isinstance(item, Venue):
+            batch.venues.append(item)
+        elif isinstance(item, Reject):
+            batch.rejects.append(item)
+        elif isinstance(item, Unchanged):
+            batch.unchanged.append((item.source, item.source_id))
+        elif plan_id is None:
+            continue
+        elif isinstance(item, PageDone):
+            state = "done" if item.done else "paging"
+            batch.progress.append(
+                Progress(plan_id, item.query_key, state, item.next_cursor, item.pages)
+            )
+        elif isinstance(item, QuerySplit):
+            batch.progress.append(Progress(plan_id, item.query_key, "split"))
+    return batch
 
 
 async def store_items(
@@ -32,6 +55,7 @@ async def store_items(
     inbox: trio.MemoryReceiveChannel[Item],
     stats: RunStats,
     *,
+    plan_id: int | None = None,
     batch_size: int = capacities.STORE_BATCH_SIZE,
     max_age: float = capacities.STORE_BATCH_MAX_AGE,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
@@ -39,20 +63,21 @@ async def store_items(
     """Write every item of ``inbox`` in batches of ``batch_size``, or after ``max_age`` seconds."""
     stage = stats.stage("store")
     stage.watch(inbox)
-    batch: list[Item] = []
+    items: list[Item] = []
 
     async def flush() -> None:
-        if not batch:
+        if not items:
             return
-        events = [item for item in batch if isinstance(item, Event)]
-        rejects = [item for item in batch if isinstance(item, Reject)]
-        result = await store.write_batch(run_id, city, events, rejects)
+        batch = to_batch(items, plan_id)
+        result = await store.write_batch(run_id, city, batch)
         stats.inserted += result.inserted
         stats.updated += result.updated
-        stats.rejected.update(r.reason for r in rejects)
+        stats.unchanged += result.unchanged
+        stats.venues += result.venues
+        stats.rejected.update(r.reason for r in batch.rejects)
         stats.batches += 1
-        stage.sent += len(batch)
-        batch.clear()
+        stage.sent += len(items)
+        items.clear()
 
     async with inbox:
         task_status.started()
@@ -64,10 +89,10 @@ async def store_items(
                 except trio.EndOfChannel:
                     break
                 stage.received += 1
-                batch.append(item)
-                if len(batch) == 1:
+                items.append(item)
+                if len(items) == 1:
                     deadline = trio.current_time() + max_age
-                if len(batch) < batch_size:
+                if len(items) < batch_size:
                     continue
             await flush()
             deadline = math.inf

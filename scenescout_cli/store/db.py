@@ -12,6 +12,7 @@ transaction that is cancelled rolls back, so a batch is stored whole or not at a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -31,7 +32,7 @@ from psycopg.rows import dict_row
 
 from ..config import Settings
 from ..errors import DatabaseUnavailable
-from ..model import Event, Reject
+from ..model import Event, Reject, Venue
 from .server import start_embedded
 
 T = TypeVar("T")
@@ -88,7 +89,16 @@ _CONTENT_COLUMNS = (
     "status",
     "date_tba",
 )
-_BATCH_COLUMNS = ("id", "city", *_CONTENT_COLUMNS, "source", "source_id", "fetched_at", "raw")
+_BATCH_COLUMNS = (
+    "id",
+    "city",
+    *_CONTENT_COLUMNS,
+    "source",
+    "source_id",
+    "fetched_at",
+    "raw",
+    "content_hash",
+)
 
 _CREATE_BATCH_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS _batch_events (
@@ -96,7 +106,7 @@ CREATE TEMP TABLE IF NOT EXISTS _batch_events (
     timezone text, venue_name text, address text, locality text, postal_code text, country text,
     lat double precision, lon double precision, category text, price_min numeric, price_max numeric,
     currency text, is_free boolean, url text, image_url text, status text, date_tba boolean,
-    source text, source_id text, fetched_at timestamptz, raw jsonb
+    source text, source_id text, fetched_at timestamptz, raw jsonb, content_hash text
 ) ON COMMIT DELETE ROWS
 """
 
@@ -115,12 +125,50 @@ RETURNING (xmax = 0) AS inserted
 """
 
 _UPSERT_SOURCES = """
-INSERT INTO event_sources (source, source_id, event_id, url, fetched_at, raw)
-SELECT DISTINCT ON (source, source_id) source, source_id, id, url, fetched_at, raw
+INSERT INTO event_sources (source, source_id, event_id, url, fetched_at, raw, content_hash)
+SELECT DISTINCT ON (source, source_id) source, source_id, id, url, fetched_at, raw, content_hash
 FROM _batch_events ORDER BY source, source_id, fetched_at DESC
 ON CONFLICT (source, source_id) DO UPDATE SET
-    event_id = EXCLUDED.event_id, url = EXCLUDED.url,
-    fetched_at = EXCLUDED.fetched_at, raw = EXCLUDED.raw
+    event_id = EXCLUDED.event_id, url = EXCLUDED.url, fetched_at = EXCLUDED.fetched_at,
+    raw = EXCLUDED.raw, content_hash = EXCLUDED.content_hash, last_seen_at = now()
+"""
+
+_TOUCH_UNCHANGED = """
+WITH seen AS (
+    UPDATE event_sources es SET last_seen_at = now()
+    FROM unnest(%s::text[], %s::text[]) AS u(source, source_id)
+    WHERE es.source = u.source AND es.source_id = u.source_id
+    RETURNING es.event_id
+)
+UPDATE events SET last_seen_at = now() WHERE id IN (SELECT event_id FROM seen)
+RETURNING id
+"""
+
+_UPSERT_VENUE = """
+INSERT INTO venues (source, source_id, city, name, address, locality, postal_code, country,
+                    lat, lon, timezone, types, website, rating, rating_count, raw, fetched_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (source, source_id) DO UPDATE SET
+    city = EXCLUDED.city, name = EXCLUDED.name, address = EXCLUDED.address,
+    locality = EXCLUDED.locality, postal_code = EXCLUDED.postal_code, country = EXCLUDED.country,
+    lat = EXCLUDED.lat, lon = EXCLUDED.lon, timezone = EXCLUDED.timezone, types = EXCLUDED.types,
+    website = EXCLUDED.website, rating = EXCLUDED.rating, rating_count = EXCLUDED.rating_count,
+    raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at, last_seen_at = now()
+"""
+
+_UPSERT_REJECT = """
+INSERT INTO rejects (run_id, source, source_id, record_key, reason, detail, raw)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (source, record_key, reason) DO UPDATE SET
+    run_id = EXCLUDED.run_id, source_id = EXCLUDED.source_id, detail = EXCLUDED.detail,
+    raw = EXCLUDED.raw, rejected_at = now()
+"""
+
+_UPSERT_PROGRESS = """
+INSERT INTO query_progress (plan_id, query_key, state, cursor, pages)
+VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (plan_id, query_key) DO UPDATE SET
+    state = EXCLUDED.state, cursor = EXCLUDED.cursor, pages = EXCLUDED.pages, updated_at = now()
 """
 
 _MIGRATION_LOCK = 0x5CE7E5C0  # pg_advisory_lock key serialising migrations across processes
@@ -131,6 +179,48 @@ class WriteResult:
     inserted: int
     updated: int
     rejected: int
+    unchanged: int = 0
+    venues: int = 0
+
+
+@attrs.frozen
+class Progress:
+    """One query's progress, committed with the records of its latest page."""
+
+    plan_id: int
+    query_key: str
+    state: str  # split | paging | done
+    cursor: Any = None
+    pages: int = 0
+
+
+@attrs.frozen
+class Batch:
+    """What one storage transaction writes."""
+
+    events: list[Event] = attrs.field(factory=list)
+    venues: list[Venue] = attrs.field(factory=list)
+    rejects: list[Reject] = attrs.field(factory=list)
+    unchanged: list[tuple[str, str]] = attrs.field(factory=list)
+    progress: list[Progress] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class QueryProgress:
+    state: str
+    cursor: Any
+    pages: int
+
+
+@attrs.frozen
+class Plan:
+    """A crawl's plan: its id, its window and (when resumed) its queries' progress."""
+
+    id: int
+    window_start: dt.datetime
+    window_end: dt.datetime
+    resumed: bool
+    progress: dict[str, QueryProgress] = attrs.field(factory=dict)
 
 
 def redact_url(url: str) -> str:
@@ -163,7 +253,48 @@ def _batch_row(city: str, event: Event) -> tuple[Any, ...]:
         event.source_id,
         event.fetched_at or dt.datetime.now(dt.UTC),
         json.dumps(event.raw, default=_json_default, ensure_ascii=False),
+        event.content_hash,
     )
+
+
+def _venue_row(city: str, venue: Venue) -> tuple[Any, ...]:
+    return (
+        venue.source,
+        venue.source_id,
+        city,
+        venue.name,
+        venue.address,
+        venue.locality,
+        venue.postal_code,
+        venue.country,
+        venue.lat,
+        venue.lon,
+        venue.timezone,
+        list(venue.types),
+        venue.website,
+        venue.rating,
+        venue.rating_count,
+        json.dumps(venue.raw, default=_json_default, ensure_ascii=False),
+        venue.fetched_at or dt.datetime.now(dt.UTC),
+    )
+
+
+def _reject_row(run_id: int | None, reject: Reject) -> tuple[Any, ...]:
+    raw = json.dumps(reject.raw, default=_json_default, ensure_ascii=False, sort_keys=True)
+    record_key = reject.source_id or hashlib.md5(raw.encode()).hexdigest()
+    return (
+        run_id,
+        reject.source,
+        reject.source_id,
+        record_key,
+        reject.reason,
+        reject.detail,
+        raw,
+    )
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=_json_default)
 
 
 class Store:
@@ -312,26 +443,25 @@ class Store:
 
     # -- writes --------------------------------------------------------------
 
-    async def write_batch(
-        self, run_id: int | None, city: str, events: list[Event], rejects: list[Reject]
-    ) -> WriteResult:
-        """Upsert ``events`` (COPY into a temporary table, then INSERT … ON CONFLICT) and
-        record ``rejects``, all in one transaction. Idempotent: writing the same batch
-        twice leaves the same rows and only moves ``last_seen_at``.
-        """
-        return await self._run(self._write_batch, run_id, city, events, rejects)
+    async def write_batch(self, run_id: int | None, city: str, batch: Batch) -> WriteResult:
+        """Write one batch in one transaction: upsert events (COPY into a temporary table,
+        then INSERT … ON CONFLICT) and venues, move ``last_seen_at`` of unchanged records,
+        record rejects, and commit query progress.
 
-    async def _write_batch(
-        self, run_id: int | None, city: str, events: list[Event], rejects: list[Reject]
-    ) -> WriteResult:
-        inserted = updated = 0
+        Idempotent: writing the same batch twice leaves the same rows and only moves
+        ``last_seen_at``. Cancelled or failed, the transaction rolls back whole.
+        """
+        return await self._run(self._write_batch, run_id, city, batch)
+
+    async def _write_batch(self, run_id: int | None, city: str, batch: Batch) -> WriteResult:
+        inserted = updated = unchanged = 0
         async with self._conn.transaction(), self._conn.cursor() as cur:
-            if events:
+            if batch.events:
                 await cur.execute(_CREATE_BATCH_TABLE)
                 async with cur.copy(
                     f"COPY _batch_events ({', '.join(_BATCH_COLUMNS)}) FROM STDIN"
                 ) as copy:
-                    for event in events:
+                    for event in batch.events:
                         await copy.write_row(_batch_row(city, event))
                 await cur.execute(_UPSERT_EVENTS)
                 for (was_inserted,) in await cur.fetchall():
@@ -340,23 +470,126 @@ class Store:
                     else:
                         updated += 1
                 await cur.execute(_UPSERT_SOURCES)
-            if rejects:
+            if batch.unchanged:
+                sources, ids = zip(*batch.unchanged, strict=True)
+                await cur.execute(_TOUCH_UNCHANGED, (list(sources), list(ids)))
+                unchanged = len(await cur.fetchall())
+            if batch.venues:
+                await cur.executemany(_UPSERT_VENUE, [_venue_row(city, v) for v in batch.venues])
+            if batch.rejects:
                 await cur.executemany(
-                    "INSERT INTO rejects (run_id, source, source_id, reason, detail, raw)"
-                    " VALUES (%s, %s, %s, %s, %s, %s)",
+                    _UPSERT_REJECT, [_reject_row(run_id, r) for r in batch.rejects]
+                )
+            if batch.progress:
+                await cur.executemany(
+                    _UPSERT_PROGRESS,
                     [
-                        (
-                            run_id,
-                            r.source,
-                            r.source_id,
-                            r.reason,
-                            r.detail,
-                            json.dumps(r.raw, default=_json_default, ensure_ascii=False),
-                        )
-                        for r in rejects
+                        (p.plan_id, p.query_key, p.state, _json_or_none(p.cursor), p.pages)
+                        for p in batch.progress
                     ],
                 )
-        return WriteResult(inserted=inserted, updated=updated, rejected=len(rejects))
+        return WriteResult(
+            inserted=inserted,
+            updated=updated,
+            rejected=len(batch.rejects),
+            unchanged=unchanged,
+            venues=len(batch.venues),
+        )
+
+    # -- plans, progress and incremental state -------------------------------
+
+    async def open_plan(
+        self,
+        city: str,
+        fingerprint: str,
+        window_start: dt.datetime,
+        window_end: dt.datetime,
+        *,
+        resume_within: dt.timedelta,
+    ) -> Plan:
+        """The open plan with these arguments younger than ``resume_within``, or a new one."""
+        return await self._run(
+            self._open_plan, city, fingerprint, window_start, window_end, resume_within
+        )
+
+    async def _open_plan(
+        self,
+        city: str,
+        fingerprint: str,
+        window_start: dt.datetime,
+        window_end: dt.datetime,
+        resume_within: dt.timedelta,
+    ) -> Plan:
+        async with self._conn.transaction(), self._conn.cursor() as cur:
+            await cur.execute(
+                "SELECT id, window_start, window_end FROM crawl_plans"
+                " WHERE city = %s AND fingerprint = %s AND status = 'open'"
+                " AND created_at > now() - %s ORDER BY created_at DESC LIMIT 1",
+                (city, fingerprint, resume_within),
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                await cur.execute(
+                    "SELECT query_key, state, cursor, pages FROM query_progress WHERE plan_id = %s",
+                    (row[0],),
+                )
+                progress = {
+                    key: QueryProgress(state, cursor, pages)
+                    for key, state, cursor, pages in await cur.fetchall()
+                }
+                return Plan(row[0], row[1], row[2], resumed=True, progress=progress)
+            await cur.execute(
+                "INSERT INTO crawl_plans (city, fingerprint, window_start, window_end)"
+                " VALUES (%s, %s, %s, %s) RETURNING id",
+                (city, fingerprint, window_start, window_end),
+            )
+            plan_id = (await _one(cur))[0]
+        return Plan(plan_id, window_start, window_end, resumed=False, progress={})
+
+    async def complete_plan(self, plan_id: int) -> None:
+        """Mark a plan complete: the next crawl with the same arguments starts afresh."""
+        await self.execute(
+            "UPDATE crawl_plans SET status = 'complete', updated_at = now() WHERE id = %s",
+            (plan_id,),
+        )
+
+    async def known_hashes(self, city: str) -> dict[tuple[str, str], str]:
+        """(source, source_id) → content hash of every provider record stored for ``city``."""
+        rows = await self.fetch_all(
+            "SELECT es.source, es.source_id, es.content_hash FROM event_sources es"
+            " JOIN events e ON e.id = es.event_id"
+            " WHERE e.city = %s AND es.content_hash IS NOT NULL",
+            (city,),
+        )
+        return {(source, source_id): digest for source, source_id, digest in rows}
+
+    async def record_source_state(
+        self,
+        source: str,
+        city: str,
+        run_id: int,
+        state: str,
+        records: int,
+        unchanged: int,
+        errors: int,
+    ) -> None:
+        """Remember what this run did for (source, city)."""
+        await self.execute(
+            "INSERT INTO source_state (source, city, last_run_id, last_crawl_at, state, records,"
+            " unchanged, errors) VALUES (%s, %s, %s, now(), %s, %s, %s, %s)"
+            " ON CONFLICT (source, city) DO UPDATE SET last_run_id = EXCLUDED.last_run_id,"
+            " last_crawl_at = now(), state = EXCLUDED.state, records = EXCLUDED.records,"
+            " unchanged = EXCLUDED.unchanged, errors = EXCLUDED.errors",
+            (source, city, run_id, state, records, unchanged, errors),
+        )
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
+        """Run one statement in its own transaction."""
+        await self._run(self._execute, sql, tuple(params))
+
+    async def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
+        async with self._conn.transaction(), self._conn.cursor() as cur:
+            await cur.execute(sql, params)
 
     # -- reads ---------------------------------------------------------------
 

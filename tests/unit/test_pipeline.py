@@ -32,7 +32,8 @@ class FakeStore:
     gate: trio.Event | None = None
     seen: set[str] = attrs.field(factory=set)
 
-    async def write_batch(self, run_id, city, events, rejects):  # type: ignore[no-untyped-def]
+    async def write_batch(self, run_id, city, batch):  # type: ignore[no-untyped-def]
+        events, rejects = batch.events, batch.rejects
         if self.gate is not None:
             await self.gate.wait()
         await trio.lowlevel.checkpoint()
