@@ -19,7 +19,10 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import os
 import signal
+import socket
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -41,7 +44,7 @@ from .messages import Item, QuerySplit, RawPage
 from .planner import crawl_window
 from .processing import process
 from .stats import RunStats
-from .storage import store_items
+from .storage import CRASH_VARIABLE, crash_point, store_items
 
 #: An unfinished crawl with the same arguments younger than this is resumed, not restarted.
 RESUME_WITHIN = dt.timedelta(hours=6)
@@ -241,7 +244,9 @@ async def run_pipeline(
     adapters = {name: runtime.adapter for name, runtime in runtimes.items()}
     async with trio.open_nursery() as nursery:
         await nursery.start(
-            functools.partial(store_items, plan_id=plan_id),
+            functools.partial(
+                store_items, plan_id=plan_id, crash=crash_point(os.environ.get(CRASH_VARIABLE))
+            ),
             store,
             run_id,
             city.slug,
@@ -369,4 +374,19 @@ async def _serve_sandbox(
     *,
     task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    await serve(options.city, events=options.sandbox_events, task_status=task_status)
+    """Serve on the city's own port when it is free, so that the sandbox's image URLs
+    (which carry the port) are the same from one crawl to the next and an unchanged
+    sandbox stays unchanged; on any free port otherwise."""
+    port = sandbox_port(options.city.slug)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+    except OSError:
+        port = 0
+    await serve(options.city, port=port, events=options.sandbox_events, task_status=task_status)
+
+
+def sandbox_port(city: str) -> int:
+    """The loopback port a crawl's sandbox prefers for ``city`` (47000–47999)."""
+    return 47000 + zlib.crc32(city.encode()) % 1000

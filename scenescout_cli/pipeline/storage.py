@@ -9,6 +9,9 @@ so an interrupted crawl still stores everything that reached this stage.
 from __future__ import annotations
 
 import math
+import os
+import signal
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
@@ -21,7 +24,34 @@ from .stats import RunStats
 
 
 class BatchWriter(Protocol):
-    async def write_batch(self, run_id: int | None, city: str, batch: Batch) -> WriteResult: ...
+    async def write_batch(
+        self,
+        run_id: int | None,
+        city: str,
+        batch: Batch,
+        *,
+        before_commit: Callable[[], None] | None = None,
+    ) -> WriteResult: ...
+
+
+#: ``SCENESCOUT_TEST_CRASH=after:N`` or ``before-commit:N`` makes the process SIGKILL
+#: itself right after batch N commits, or inside batch N's transaction: the crash
+#: points of the kill-and-resume tests. Unset in normal use.
+CRASH_VARIABLE = "SCENESCOUT_TEST_CRASH"
+
+
+def crash_point(value: str | None) -> tuple[str, int] | None:
+    """Parse ``SCENESCOUT_TEST_CRASH``; None when unset or malformed."""
+    if not value:
+        return None
+    when, _, number = value.partition(":")
+    if when not in ("after", "before-commit") or not number.isdigit():
+        return None
+    return when, int(number)
+
+
+def _crash() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def to_batch(items: list[Item], plan_id: int | None) -> Batch:
@@ -56,6 +86,7 @@ async def store_items(
     stats: RunStats,
     *,
     plan_id: int | None = None,
+    crash: tuple[str, int] | None = None,
     batch_size: int = capacities.STORE_BATCH_SIZE,
     max_age: float = capacities.STORE_BATCH_MAX_AGE,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
@@ -69,7 +100,11 @@ async def store_items(
         if not items:
             return
         batch = to_batch(items, plan_id)
-        result = await store.write_batch(run_id, city, batch)
+        number = stats.batches + 1
+        in_transaction = _crash if crash == ("before-commit", number) else None
+        result = await store.write_batch(run_id, city, batch, before_commit=in_transaction)
+        if crash == ("after", number):
+            _crash()
         stats.inserted += result.inserted
         stats.updated += result.updated
         stats.unchanged += result.unchanged

@@ -443,7 +443,14 @@ class Store:
 
     # -- writes --------------------------------------------------------------
 
-    async def write_batch(self, run_id: int | None, city: str, batch: Batch) -> WriteResult:
+    async def write_batch(
+        self,
+        run_id: int | None,
+        city: str,
+        batch: Batch,
+        *,
+        before_commit: Callable[[], None] | None = None,
+    ) -> WriteResult:
         """Write one batch in one transaction: upsert events (COPY into a temporary table,
         then INSERT … ON CONFLICT) and venues, move ``last_seen_at`` of unchanged records,
         record rejects, and commit query progress.
@@ -451,9 +458,15 @@ class Store:
         Idempotent: writing the same batch twice leaves the same rows and only moves
         ``last_seen_at``. Cancelled or failed, the transaction rolls back whole.
         """
-        return await self._run(self._write_batch, run_id, city, batch)
+        return await self._run(self._write_batch, run_id, city, batch, before_commit)
 
-    async def _write_batch(self, run_id: int | None, city: str, batch: Batch) -> WriteResult:
+    async def _write_batch(
+        self,
+        run_id: int | None,
+        city: str,
+        batch: Batch,
+        before_commit: Callable[[], None] | None,
+    ) -> WriteResult:
         inserted = updated = unchanged = 0
         async with self._conn.transaction(), self._conn.cursor() as cur:
             if batch.events:
@@ -488,6 +501,8 @@ class Store:
                         for p in batch.progress
                     ],
                 )
+            if before_commit is not None:
+                before_commit()  # tests: a crash inside the transaction
         return WriteResult(
             inserted=inserted,
             updated=updated,

@@ -32,7 +32,7 @@ class FakeStore:
     gate: trio.Event | None = None
     seen: set[str] = attrs.field(factory=set)
 
-    async def write_batch(self, run_id, city, batch):  # type: ignore[no-untyped-def]
+    async def write_batch(self, run_id, city, batch, *, before_commit=None):  # type: ignore[no-untyped-def]
         events, rejects = batch.events, batch.rejects
         if self.gate is not None:
             await self.gate.wait()
