@@ -106,8 +106,13 @@ class SourcePolicy:
                 raise ValueError(f"{name} must be positive")
         if self.max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
-        for name in ("backoff_multiplier", "max_backoff", "request_timeout", "query_timeout",
-                     "breaker_cooldown"):
+        for name in (
+            "backoff_multiplier",
+            "max_backoff",
+            "request_timeout",
+            "query_timeout",
+            "breaker_cooldown",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.breaker_threshold < 1:
