@@ -57,6 +57,8 @@ class OutputFormat(StrEnum):
 
 class Faults(StrEnum):
     none = "none"
+    flaky = "flaky"
+    hostile = "hostile"
 
 
 _state: dict[str, Any] = {"debug": False, "config": None}
@@ -197,6 +199,9 @@ def crawl(
     ] = None,
     days: Annotated[int, typer.Option(min=1, max=365, help="How many days ahead.")] = 30,
     sandbox: Annotated[bool, typer.Option(help="Crawl the built-in loopback emulator.")] = False,
+    sandbox_faults: Annotated[
+        Faults, typer.Option(help="With --sandbox: make the providers misbehave.")
+    ] = Faults.none,
     max_duration: Annotated[
         str | None, typer.Option(help="Stop discovery after this long (25m, 1h).")
     ] = None,
@@ -242,6 +247,7 @@ def crawl(
         days=days,
         sandbox=sandbox,
         sandbox_events=sandbox_events,
+        sandbox_faults=sandbox_faults.value,
         max_duration=seconds,
         images=not no_images,
     )
@@ -396,7 +402,7 @@ def sandbox_serve(
     from . import commands
 
     target = _city(city, None, None)
-    run(commands.serve_sandbox, target, port, events, rate_limit)
+    run(commands.serve_sandbox, target, port, events, rate_limit, faults.value)
 
 
 def main(argv: list[str] | None = None) -> None:

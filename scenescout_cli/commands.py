@@ -287,19 +287,48 @@ async def _probe_sources(settings: Settings) -> list[tuple[str, bool, str]]:
     return checks
 
 
-async def serve_sandbox(city: Any, port: int, events: int | None, rate_limit: bool) -> None:
+async def serve_sandbox(
+    city: Any, port: int, events: int | None, rate_limit: bool, faults: str = "none"
+) -> None:
     """Run the emulator until interrupted, printing how to point scenescout at it."""
     from .sandbox import serve
 
     async with trio.open_nursery() as nursery:
         info = await nursery.start(
             lambda task_status: serve(
-                city, port=port, events=events, rate_limit=rate_limit, task_status=task_status
+                city,
+                port=port,
+                events=events,
+                rate_limit=rate_limit,
+                faults=faults,
+                task_status=task_status,
             )
         )
         _console.print(
-            f"sandbox for {city.slug}: {info.event_count:,} Ticketmaster events at {info.base_url}"
+            f"sandbox for {city.slug} ({faults} faults): {info.event_count:,} Ticketmaster "
+            f"events at {info.base_url}; point scenescout at it with:",
+            soft_wrap=True,
         )
-        _console.print(f"  export SCENESCOUT_TICKETMASTER_URL={info.ticketmaster_url}")
-        _console.print(f"  export TICKETMASTER_API_KEY={info.keys['ticketmaster']}")
+        for line in sandbox_environment(info):
+            _console.print(f"  export {line}", soft_wrap=True, highlight=False)
         _console.print("Ctrl-C stops it.")
+
+
+def sandbox_environment(info: Any) -> list[str]:
+    """``NAME=value`` lines that point scenescout at a running sandbox."""
+    from .config import KEY_VARIABLES, URL_VARIABLES
+
+    lines = []
+    for name, url in sorted(info.urls.items()):
+        if name in URL_VARIABLES:
+            lines.append(f"{URL_VARIABLES[name]}={url}")
+    for name, key in sorted(info.keys.items()):
+        variable = KEY_VARIABLES.get("google" if name == "google_places" else name)
+        if variable and key:
+            lines.append(f"{variable}={key}")
+    if info.eventbrite_organizers:
+        lines.append(f"SCENESCOUT_EVENTBRITE_ORGANIZERS={','.join(info.eventbrite_organizers)}")
+    if info.eventbrite_venues:
+        lines.append(f"SCENESCOUT_EVENTBRITE_VENUES={','.join(info.eventbrite_venues)}")
+    lines.append("SCENESCOUT_ALLOW_PRIVATE_NETWORK=1")
+    return lines

@@ -89,6 +89,7 @@ class SourcePolicy:
     """
 
     rate_per_second: float | None = None
+    rate_burst: float | None = None
     concurrency: int | None = None
     daily_quota: int | None = None
     max_retries: int = 4
@@ -100,7 +101,7 @@ class SourcePolicy:
     breaker_cooldown: float = 30.0
 
     def __attrs_post_init__(self) -> None:
-        for name in ("rate_per_second", "concurrency", "daily_quota"):
+        for name in ("rate_per_second", "rate_burst", "concurrency", "daily_quota"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive")

@@ -63,6 +63,7 @@ class CrawlOptions:
     days: int = 30
     sandbox: bool = False
     sandbox_events: int | None = None
+    sandbox_faults: str = "none"
     max_duration: float | None = None
     images: bool = True
     request_timeout: float = 30.0
@@ -384,7 +385,13 @@ async def _serve_sandbox(
             probe.bind(("127.0.0.1", port))
     except OSError:
         port = 0
-    await serve(options.city, port=port, events=options.sandbox_events, task_status=task_status)
+    await serve(
+        options.city,
+        port=port,
+        events=options.sandbox_events,
+        faults=options.sandbox_faults,
+        task_status=task_status,
+    )
 
 
 def sandbox_port(city: str) -> int:

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Mount
 from ..model import City
 from . import images
 from .data import World, build_world
+from .faults import FaultInjector, profile
 from .ticketmaster import TicketmasterApi
 
 __all__ = ["SandboxInfo", "serve"]
@@ -68,6 +69,12 @@ def _more_apis(world: World, *, rate_limit: bool) -> list[_Api]:
     """The other providers' emulators. Each provider module adds itself here, one line each."""
     apis: list[_Api] = []
     # (providers register below)
+    from .eventbrite import EventbriteApi
+
+    apis.append(EventbriteApi(world, rate_limit=rate_limit))
+    from .yelp import YelpApi
+
+    apis.append(YelpApi(world, rate_limit=rate_limit))
     return apis
 
 
@@ -118,6 +125,7 @@ async def serve(
     days: int = 30,
     seed: int = 0,
     rate_limit: bool = True,
+    faults: str = "none",
     task_status: trio.TaskStatus[SandboxInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the provider emulator for ``city`` on loopback until cancelled.
@@ -127,6 +135,7 @@ async def serve(
     port), then reports ``task_status.started(SandboxInfo(...))`` once the socket is
     listening and every event is rendered: use ``await nursery.start(serve, city)``.
     ``rate_limit=False`` turns off the spike arrest (benchmarks); quotas still apply.
+    ``faults`` names a fault profile (``faults.PROFILES``: none, flaky, hostile).
 
     Cancellation closes the listener and every connection; nothing outlives the call.
     Raises ValueError for a non-loopback ``host`` or bad ``days``/``events``, OSError if
@@ -141,6 +150,7 @@ async def serve(
     if not loopback:
         raise ValueError(f"the sandbox listens on IPv4 loopback only (127.0.0.1), not {host!r}")
     _check_port(host, port)
+    fault_profile = profile(faults)
 
     world = await trio.to_thread.run_sync(
         lambda: build_world(city, days=days, events=events, seed=seed)
@@ -149,7 +159,9 @@ async def serve(
     apis: list[_Api] = [ticketmaster, *_more_apis(world, rate_limit=rate_limit)]
 
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(hypercorn_serve, _app(apis), _config(host, port))
+        prefixes = tuple(p for api in apis for p in (api.prefix, *api.aliases))
+        app = FaultInjector(_app(apis), fault_profile, prefixes, seed=seed)
+        binds = await nursery.start(hypercorn_serve, app, _config(host, port))
         bound = urllib.parse.urlsplit(binds[0])
         base_url = f"http://{host}:{bound.port}"
         for api in apis:

@@ -43,6 +43,9 @@ class SourceAdapter(Protocol):
     page_cap: ClassVar[int]
     #: Documented request rate (requests per second) used by the limiter.
     rate_per_second: ClassVar[float]
+    #: How many requests may go at once before the rate applies (adapters may set it:
+    #: a provider that limits per hour allows bursts a per-second limit does not).
+    #: Read with ``getattr(adapter, "rate_burst", 1.0)``.
 
     def plan(self, city: City, window: Window) -> list[Query]:
         """The queries that cover ``city`` over ``window``."""

@@ -149,6 +149,8 @@ class GooglePlacesSource:
     name: ClassVar[str] = _SOURCE
     page_cap: ClassVar[int] = _MAX_TEXT_PAGES * _MAX_RESULTS
     rate_per_second: ClassVar[float] = 2.0
+    #: Quotas are per minute per method: a small burst stays inside the minute's budget.
+    rate_burst: ClassVar[float] = 5.0
 
     _api_key: str = attrs.field(repr=False, validator=_check_key)
     tile_km: float = attrs.field(default=_DEFAULT_TILE_KM, kw_only=True, validator=_check_tile)
