@@ -173,6 +173,9 @@ async def crawl(
                             known_hashes=known,
                         )
                         ledger.cancel_scope.cancel(reason="pipeline finished")
+                filled = await store.fill_from_venues(options.city.slug)
+                if filled:
+                    stats.notice(f"{filled} events got their venue's coordinates")
                 status = _status(stats, discovery_scope, interrupted)
                 if status == "succeeded":
                     await store.complete_plan(plan.id)

@@ -360,7 +360,7 @@ class Store:
             )
             migrations = [f"{v:04d}_{n}" for v, n, _ in await cur.fetchall()]
             counts = {}
-            for table in ("events", "event_sources", "crawl_runs", "rejects"):
+            for table in ("events", "event_sources", "venues", "crawl_runs", "rejects"):
                 await cur.execute(f"SELECT count(*) FROM {table}")
                 counts[table] = (await _one(cur))[0]
         await self._conn.commit()
@@ -597,6 +597,27 @@ class Store:
             " unchanged = EXCLUDED.unchanged, errors = EXCLUDED.errors",
             (source, city, run_id, state, records, unchanged, errors),
         )
+
+    async def fill_from_venues(self, city: str) -> int:
+        """Give events without coordinates those of the known venue of the same name.
+
+        Names are compared case- and punctuation-blind within the city. Returns how
+        many events were filled.
+        """
+        rows = await self.fetch_all(
+            "WITH filled AS ("
+            " UPDATE events e SET lat = v.lat, lon = v.lon,"
+            " address = coalesce(e.address, v.address),"
+            " postal_code = coalesce(e.postal_code, v.postal_code),"
+            " timezone = coalesce(e.timezone, v.timezone), updated_at = now()"
+            " FROM venues v WHERE e.city = %s AND v.city = e.city AND e.lat IS NULL"
+            " AND v.lat IS NOT NULL AND e.venue_name IS NOT NULL"
+            " AND regexp_replace(lower(e.venue_name), '[^a-z0-9]+', '', 'g')"
+            "   = regexp_replace(lower(v.name), '[^a-z0-9]+', '', 'g')"
+            " RETURNING e.id) SELECT count(*) FROM filled",
+            (city,),
+        )
+        return int(rows[0][0])
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
         """Run one statement in its own transaction."""
