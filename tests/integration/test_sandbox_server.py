@@ -61,7 +61,8 @@ async def test_started_info_points_at_a_listening_loopback_server(
     assert sandbox.base_url.startswith("http://127.0.0.1:")
     assert not sandbox.base_url.endswith(":0")
     assert sandbox.ticketmaster_url == sandbox.base_url + "/tm/discovery/v2"
-    assert sandbox.keys == {"ticketmaster": "sandbox-ticketmaster-key"}
+    assert sandbox.keys["ticketmaster"] == "sandbox-ticketmaster-key"
+    assert sandbox.urls["ticketmaster"] == sandbox.ticketmaster_url
     assert "sandbox-ticketmaster-key" not in repr(sandbox)
     assert sandbox.event_count == 2500
     response = await _search(client, sandbox)
