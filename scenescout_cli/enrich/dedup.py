@@ -1,0 +1,919 @@
+"""Cross-source de-duplication: one canonical event per real-world event.
+
+Three pieces, all pure:
+
+- :func:`same_event` — the pairwise decision. The evaluation (``bench/eval_dedup.py``)
+  measures exactly this function.
+- :class:`DedupIndex` — finds, for a new record, the canonical event it belongs to,
+  comparing only against records in the same time bucket and place block (blocking),
+  so the cost per record does not grow with the number of events.
+- :func:`merge` — the canonical view of one event from all its provider records,
+  independent of their order.
+
+The decision, in order (every step can only say "no"):
+
+1. **Identity**: the same (source, source_id) is always the same event.
+2. **Time**: two timed starts at most :data:`TIME_TOLERANCE` apart; a date-only start
+   (``all_day``, or local midnight in the event's zone: providers without a time give
+   the start of the day) matches any start on the same local date. Otherwise no —
+   this is what keeps an early and a late show, or two nights, apart. A TBA record
+   only matches another TBA record.
+3. **Title markers**: conflicting show markers (early/late/matinee/evening/midnight),
+   numbered parts ("Night 1"/"Night 2", "Game 1"/"Game 2", "Vol. 3"/"Vol. 4") or clock
+   times in the titles ("7pm Show"/"9:30pm Show") are different events.
+4. **Place**: coordinates more than :data:`FAR_M` apart are different places. Two
+   venue names that share a core but each name a different room ("Webster Hall -
+   The Studio" / "Webster Hall - Grand Ballroom", "Elsewhere - Rooftop" / "Elsewhere -
+   Zone One", "… Stage 1" / "… Stage 2") are different rooms; a different remainder
+   that names no room is a rename ("Eventim Apollo" / "Hammersmith Apollo"). Beyond
+   :data:`NEAR_M` the venue names must share a distinctive word, their run-together
+   words or an acronym (the index's venue keys) and be near-identical. The place
+   agrees *strongly* when the venue names are similar (token-set ≥
+   :data:`VENUE_MATCH`, or one is the other's acronym: "MSG") and the coordinates, if
+   any, are within :data:`NEAR_M` (or :data:`FAR_M` for near-identical
+   names), or when the coordinates are within :data:`SAME_PLACE_M`, or when the
+   addresses agree; *weakly* when only the coordinates are close and the names
+   disagree (a renamed venue — or the bar next door).
+5. **Title**: token-set similarity of the normalised titles (:func:`normalise_title`,
+   venue words removed) ≥ :data:`TITLE_MATCH`. Stricter for date-only or TBA matches
+   and generic titles ("Trivia Night", "Open Mic"): token-sort agreement, or one title
+   containing the other only when the shorter has two distinctive words ("Knicks vs
+   Celtics"). A weak place needs a near-identical, non-generic title.
+
+Known limit: a provider that lists the doors time an hour before the show is beyond
+the time tolerance and stays a separate event (two such pairs in the labelled set).
+
+Records are compared through precomputed :class:`_Features`, so an index comparison is
+a handful of rapidfuzz calls. Call ``sanitize`` and ``resolve_zone`` first: a record
+without a zone is read in UTC, so its local-midnight start is not seen as date-only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import re
+import unicodedata
+import zoneinfo
+from collections import Counter
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
+
+import attrs
+from rapidfuzz import fuzz
+
+from ..model import SOURCES, STATUSES, Event
+
+__all__ = [
+    "FAR_M",
+    "NEAR_M",
+    "SAME_PLACE_M",
+    "SOURCE_PRIORITY",
+    "STATUS_PRIORITY",
+    "TIME_TOLERANCE",
+    "TITLE_MATCH",
+    "VENUE_MATCH",
+    "DedupIndex",
+    "merge",
+    "normalise_title",
+    "normalise_venue",
+    "same_event",
+]
+
+TIME_TOLERANCE = dt.timedelta(minutes=30)
+SAME_PLACE_M = 150.0
+NEAR_M = 1_500.0
+FAR_M = 25_000.0
+TITLE_MATCH = 80.0
+VENUE_MATCH = 85.0
+#: Stricter title agreement (token-sort) for date-only matches and generic titles.
+_TITLE_STRICT = 85.0
+#: Title agreement needed when only the coordinates say "same place".
+_TITLE_WEAK_PLACE = 92.0
+
+#: Whose url/image/title wins in a merge, most trusted first (then any other source).
+SOURCE_PRIORITY = ("ticketmaster", "eventbrite", "meetup", "yelp")
+#: The most reliable status wins a merge: a provider that says "cancelled" knows
+#: something a lagging one does not (Eventbrite is known to lag).
+STATUS_PRIORITY = ("cancelled", "postponed", "rescheduled", "scheduled")
+assert set(SOURCE_PRIORITY) == set(SOURCES)
+assert set(STATUS_PRIORITY) == set(STATUSES)
+
+# --------------------------------------------------------------------------- text
+
+_FOLD = str.maketrans(
+    {
+        "ø": "o",
+        "æ": "ae",
+        "œ": "oe",
+        "ł": "l",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "ı": "i",
+        "’": "'",
+        "‘": "'",
+        "`": "'",
+        "´": "'",
+        "“": '"',
+        "”": '"',
+        "–": " - ",
+        "—": " - ",
+        "‒": " - ",
+        "―": " - ",
+        "−": "-",
+        "＆": "&",
+    }
+)
+_NUMBER_WORDS = {
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "first": "1",
+    "second": "2",
+    "third": "3",
+    "fourth": "4",
+    "1st": "1",
+    "2nd": "2",
+    "3rd": "3",
+    "4th": "4",
+    "i": "1",
+    "ii": "2",
+    "iii": "3",
+    "iv": "4",
+}
+_TITLE_STOPWORDS = frozenset({"the", "a", "an", "and", "at", "vs", "v", "versus", "of", "n"})
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_VENUE_STOPWORDS = frozenset({"the", "a", "an", "and", "of", "at", "le", "la", "el", "les"})
+#: Place names that venue names carry as a suffix ("Terminal 5 NYC", "KOKO Camden").
+_CITY_WORDS = frozenset(
+    {"nyc", "ny", "new", "york", "brooklyn", "manhattan", "queens", "bronx", "harlem"}
+    | {"la", "los", "angeles", "hollywood", "london", "camden", "islington", "uk", "us"}
+    | {"usa", "ca", "city", "dtla"}
+)
+#: Words naming a kind of venue: left out when comparing two names' distinctive core.
+_TYPE_WORDS = frozenset(
+    {"theatre", "venue", "arena", "centre", "stadium", "nightclub", "club", "music", "live"}
+    | {"jazz", "concert", "hall"}
+)
+_VENUE_SPELLING = {"theater": "theatre", "center": "centre"}
+#: Words that name a part of a venue.
+_ROOM_WORDS = _word_set(
+    """
+    studio hall room stage lounge bar upstairs downstairs basement rooftop roof terrace
+    garden courtyard patio deck annex annexe loft cellar attic mezzanine balcony ballroom
+    auditorium space gallery zone floor level wing pavilion tent underground backroom
+    back front main side small big little upper lower chapel library cafe recital
+    chamber salon parlor parlour den vault dome lawn court original belly theatre arena
+    pit
+    """
+)
+#: Venue words too common to block on alone (a block per word would be a city's worth).
+_COMMON_VENUE_WORDS = _ROOM_WORDS | _word_set(
+    """
+        street avenue ave park church house pub coffee museum school university college
+        hotel restaurant brewery studios public square east west north south old grand
+        royal saint art arts community center centre kitchen social place
+        """
+)
+#: Titles made only of these words (and stopwords/numbers) are generic.
+_GENERIC_WORDS = _word_set(
+    """
+    trivia quiz pub night nights open mic karaoke jazz jam session sessions brunch happy
+    hour comedy show shows standup stand up live music dj djs set sets party dance dancing
+    bingo drag yoga class classes workshop meetup tour tasting wine beer cocktail market
+    sale concert screening film movie reading book club talk lecture festival fair run
+    walk game games board social mixer networking salsa swing tango bachata lesson
+    lessons poetry slam storytelling improv sketch burlesque cabaret showcase weekly
+    monthly free all ages family kids day series sunday monday tuesday wednesday thursday
+    friday saturday weekend morning afternoon evening late early special edition
+    happy singles silent disco rooftop vinyl hip hop house techno latin rock blues folk
+    country soul funk acoustic local artists bands band
+    """
+)
+
+_STATUS_WORDS = (
+    r"re-?scheduled|postponed|new dates?|date change[d]?|moved|cancell?ed|sold out"
+    r"|selling fast|low tickets|limited (?:tickets|availability)|few tickets left"
+    r"|just (?:added|announced)|added show|extra (?:date|show) added|on sale now"
+    r"|free entry|free admission|all ages|\d{1,2} ?\+|\d{2} (?:and|&) over|ages \d{1,2}\+?"
+    r"|date tb[ad]|tb[ad]|to be announced|official"
+)
+_NOISE_SEGMENT = re.compile(
+    r"^(?:"
+    rf"(?:{_STATUS_WORDS})\b.*"
+    r"|nyc|new york|brooklyn|los angeles|la|london|uk"
+    r"|(?!.*\b(?:walking|guided|museum|gallery|highlights|food|ghost|pub|history|garden"
+    r"|architecture|backstage|behind the scenes|exhibition|boat|bike|neighbou?rhood|studio"
+    r"|campus|brewery|distillery|building|city)\b).*\btour(?: \d{4}| live| dates?)?"
+    r"|live|live in concert|in concert|live on stage|live show|the live show|concert"
+    r"|live (?:at|from|in) .*"
+    r"|(?:19|20)\d\d"
+    r"|(?:presented|sponsored|powered|brought to you) by\b.*"
+    r"|(?:feat|ft|featuring|with special guests?|special guests?|w/|plus special guests?)\b.*"
+    r")$"
+)
+_PRESENTS_SEGMENT = re.compile(r"^.{0,60}\bpresents?$")
+_SEGMENT_SPLIT = re.compile(r"\s+[-|~/•·]\s+|:\s+|\s*[|•·]\s*")
+_BRACKETS = re.compile(r"[(\[{]([^)\]}]*)[)\]}]")
+_FEATURING = re.compile(
+    r"\s+(?:feat\b\.?|ft\b\.?|featuring|w/|with special guests?|[+&] special guests?"
+    r"|and special guests?|plus special guests?|with support from|support from|supported by"
+    r"|(?:presented|sponsored|powered) by)(?:\s.*|$)"
+)
+_PRESENTS_PREFIX = re.compile(r"^.{1,60}?\bpresents?:?\s+(?=\S)")
+_TRAILING_LIVE = re.compile(r"\s+(?:live(?: in concert| on stage)?|in concert)$")
+_AGE = re.compile(r"\b\d{2}\s?\+")
+_YEAR = re.compile(r"^20\d\d$")
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+@functools.lru_cache(maxsize=65_536)
+def _fold(text: str) -> str:
+    """Casefolded, accents stripped, typographic quotes and dashes made plain."""
+    if text.isascii():
+        return text.casefold().translate(_FOLD)
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return text.casefold().translate(_FOLD)
+
+
+def _words(text: str) -> list[str]:
+    """Alphanumeric words of folded text: apostrophes joined ("baby's" → "babys"), "&"
+    and "+" as "and", number words as digits."""
+    text = text.replace("'", "").replace("&", " and ").replace("+", " and ")
+    return [_NUMBER_WORDS.get(word, word) for word in _NON_ALNUM.sub(" ", text).split()]
+
+
+@functools.lru_cache(maxsize=65_536)
+def normalise_title(title: str) -> str:
+    """A title reduced to the words that name the event, for fuzzy comparison.
+
+    Casefolded, accents stripped ("Beyoncé" = "beyonce", "Sigur Rós" = "sigur ros"),
+    "&"/"+" read as "and", number words as digits, punctuation removed. Dropped:
+
+    - bracketed or dash/colon/pipe-separated parts that are concert-tour names ("–
+      Summer Tour 2026", ": The Eras Tour", "(World Tour)" — not guided tours: "Museum
+      Highlights Tour" stays), "Live" / "Live in Concert" / "Live at
+      …", status and sale notes ("(Rescheduled)", "(Postponed)", "New Date", "Sold
+      Out", "Just Added", "18+", "All Ages"), years, and city tags ("(NYC)");
+    - a leading part naming the promoter ("KCRW Presents: …", "Bowery Presents …",
+      "Postponed: …") when something follows it;
+    - "presented by / sponsored by / powered by …" and guest lists ("feat. …", "ft.",
+      "featuring", "w/ …", "with special guest(s)", "+ special guests", "support from");
+    - the words "the", "a", "an", "and", "at", "of", "vs"/"v"/"versus", and standalone
+      years 20xx.
+
+    Show markers ("Early Show", "Night 2", "7pm") are kept; :func:`same_event` reads
+    them separately. Returns the folded words of the whole title when the rules would
+    leave nothing.
+    """
+    folded = _fold(title)
+    bracketed = [inner.strip() for inner in _BRACKETS.findall(folded)]
+    main = _BRACKETS.sub(" ", folded)
+    segments = [s.strip(" -:|") for s in _SEGMENT_SPLIT.split(main)]
+    segments = [s for s in segments if s]
+    if len(segments) > 1 and (
+        _NOISE_SEGMENT.match(segments[0]) or _PRESENTS_SEGMENT.match(segments[0])
+    ):
+        segments = segments[1:]
+    kept = segments[:1] + [s for s in segments[1:] if not _NOISE_SEGMENT.match(s)]
+    kept += [s for s in bracketed if s and not _NOISE_SEGMENT.match(s)]
+    text = " ".join(kept)
+    text = _FEATURING.sub("", " " + text)
+    text = _PRESENTS_PREFIX.sub("", text.strip())
+    while (shorter := _TRAILING_LIVE.sub("", text)) != text:
+        text = shorter
+    text = _AGE.sub(" ", text)
+    words = [w for w in _words(text) if w not in _TITLE_STOPWORDS and not _YEAR.match(w)]
+    if not words:
+        words = _words(folded)
+    return " ".join(words)
+
+
+@functools.lru_cache(maxsize=65_536)
+def normalise_venue(name: str) -> str:
+    """A venue name folded to its words: casefold, accents, "&" as "and", punctuation,
+    apostrophes and the words "the", "of", "at", "a", "an", "and", "le", "la" removed."""
+    words = (_VENUE_SPELLING.get(w, w) for w in _words(_fold(name)))
+    return " ".join(w for w in words if w not in _VENUE_STOPWORDS)
+
+
+# --------------------------------------------------------------------------- markers
+
+_SHOW_MARKERS = (
+    ("early", re.compile(r"\bearly (?:show|set|performance|session|seating)\b|\(early\)")),
+    ("late", re.compile(r"\blate (?:show|set|performance|session|seating)\b|\(late\)")),
+    ("matinee", re.compile(r"\bmatinee\b")),
+    ("evening", re.compile(r"\bevening (?:show|performance)\b|\(evening\)")),
+    ("midnight", re.compile(r"\bmidnight (?:show|screening|set|performance)\b")),
+)
+_ORDINAL_KINDS = (
+    r"night|day|show|set|part|game|week|session|round|leg|vol|volume|episode|chapter"
+    r"|performance|weekend|edition"
+)
+_NUMBER = r"\d{1,3}|one|two|three|four|five|six|seven|eight|nine|ten|ii|iii|iv|i"
+_ORDINAL_AFTER = re.compile(rf"\b({_ORDINAL_KINDS})\.?\s*#?\s*({_NUMBER})\b")
+_ORDINAL_BEFORE = re.compile(
+    rf"\b(\d|1st|2nd|3rd|4th|first|second|third|fourth)(?:st|nd|rd|th)?\s+({_ORDINAL_KINDS})\b"
+)
+_CLOCK_12 = re.compile(r"\b(1[0-2]|0?[1-9])(?:[:.]([0-5]\d))?\s*(am|pm|a\.m\.|p\.m\.)")
+_CLOCK_24 = re.compile(r"\b([01]?\d|2[0-3])[:h]([0-5]\d)\b")
+
+
+@functools.lru_cache(maxsize=65_536)
+def _markers(folded: str) -> tuple[frozenset[str], frozenset[tuple[str, str]], frozenset[int]]:
+    """(show markers, numbered parts, clock times in minutes) named in a folded title."""
+    shows = frozenset(name for name, pattern in _SHOW_MARKERS if pattern.search(folded))
+    parts = {
+        (_kind(kind), _NUMBER_WORDS.get(num, num)) for kind, num in _ORDINAL_AFTER.findall(folded)
+    }
+    parts |= {
+        (_kind(kind), _NUMBER_WORDS.get(num, num)) for num, kind in _ORDINAL_BEFORE.findall(folded)
+    }
+    clocks = set()
+    for hour, minute, half in _CLOCK_12.findall(folded):
+        h = int(hour) % 12 + (12 if half.startswith("p") else 0)
+        clocks.add(h * 60 + int(minute or 0))
+    for hour, minute in _CLOCK_24.findall(_CLOCK_12.sub(" ", folded)):
+        clocks.add(int(hour) * 60 + int(minute))
+    return shows, frozenset(parts), frozenset(clocks)
+
+
+def _kind(kind: str) -> str:
+    return "vol" if kind == "volume" else kind
+
+
+# --------------------------------------------------------------------------- features
+
+
+@attrs.frozen
+class _Features:
+    """What the matcher reads from one Event, computed once."""
+
+    source: str
+    source_id: str
+    start: dt.datetime | None
+    date_only: bool
+    zone: zoneinfo.ZoneInfo | None
+    title: str
+    shows: frozenset[str]
+    parts: frozenset[tuple[str, str]]
+    clocks: frozenset[int]
+    venue: str
+    venue_words: frozenset[str]
+    acronyms: frozenset[str]
+    venue_keys: frozenset[str]
+    lat: float | None
+    lon: float | None
+    address: str
+
+
+def _features(event: Event) -> _Features:
+    title = normalise_title(event.title or "")
+    shows, parts, clocks = _markers(_fold(event.title or ""))
+    zone = _zone(event.timezone)
+    start = event.starts_at
+    date_only = start is not None and (
+        event.all_day or (zone is not None and _is_midnight(start.astimezone(zone)))
+    )
+    venue = normalise_venue(event.venue_name) if event.venue_name else ""
+    venue_words = frozenset(venue.split())
+    lat, lon = event.lat, event.lon
+    if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
+        lat = lon = None
+    return _Features(
+        source=event.source,
+        source_id=event.source_id,
+        start=start,
+        date_only=date_only,
+        zone=zone,
+        title=title,
+        shows=shows,
+        parts=parts,
+        clocks=clocks,
+        venue=venue,
+        venue_words=venue_words,
+        acronyms=_acronyms(event.venue_name or ""),
+        venue_keys=_venue_keys(venue, _acronyms(event.venue_name or "")),
+        lat=lat,
+        lon=lon,
+        address=" ".join(_words(_fold(event.address))) if event.address else "",
+    )
+
+
+def _is_generic(words: Iterable[str]) -> bool:
+    return all(w in _GENERIC_WORDS or w.isdigit() for w in words)
+
+
+def _is_midnight(local: dt.datetime) -> bool:
+    return local.hour == 0 and local.minute == 0 and local.second == 0
+
+
+@functools.lru_cache(maxsize=1024)
+def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=65_536)
+def _acronyms(name: str) -> frozenset[str]:
+    """Initials of a multi-word venue name, with and without small words ("Madison
+    Square Garden" → msg; "Brooklyn Academy of Music" → bam, baom)."""
+    words = _words(_fold(name))
+    if len(words) < 2:
+        return frozenset()
+    core = [w for w in words if w not in _VENUE_STOPWORDS]
+    found = {"".join(w[0] for w in words)}
+    if len(core) >= 2:
+        found.add("".join(w[0] for w in core))
+    return frozenset(found)
+
+
+# --------------------------------------------------------------------------- decision
+
+
+def same_event(a: Event, b: Event) -> bool:
+    """True when ``a`` and ``b`` describe the same real-world event (module docstring)."""
+    return _score(_features(a), _features(b)) is not None
+
+
+def _score(a: _Features, b: _Features) -> float | None:
+    """A match score (higher is better), or None when the records are different events.
+
+    Cheap tests first: most candidates from a block fail on time or title.
+    """
+    if a.source == b.source and a.source_id == b.source_id:
+        return 1000.0
+    time_score = _time_score(a, b)
+    if time_score is None:
+        return None
+    distance = _distance(a, b)
+    if distance is not None and distance > NEAR_M and not (a.venue_keys & b.venue_keys):
+        return None  # far apart: only near-identical names, which share a block key
+    ta, tb = _titles_without_venue(a, b)
+    set_ratio = fuzz.token_set_ratio(ta, tb)
+    if set_ratio < TITLE_MATCH or _markers_conflict(a, b):
+        return None
+    place = _place(a, b, distance)
+    if place is None:
+        return None
+    strong, place_score = place
+    generic = _is_generic(ta.split()) or _is_generic(tb.split())
+    loose = a.date_only or b.date_only or a.start is None
+    if (loose or generic) and not _titles_agree_strictly(ta, tb):
+        return None
+    if not strong and (generic or set_ratio < _TITLE_WEAK_PLACE):
+        return None
+    return set_ratio + place_score + time_score
+
+
+def _titles_agree_strictly(ta: str, tb: str) -> bool:
+    """Token-sort agreement, or one title inside the other when the shorter one has
+    at least two distinctive (non-generic) words: "Knicks vs Celtics" ⊂ "New York
+    Knicks vs. Boston Celtics", but not "Open Mic" ⊂ "Poetry Open Mic" nor "Giselle"
+    ⊂ "Giselle: Family Workshop"."""
+    if fuzz.token_sort_ratio(ta, tb) >= _TITLE_STRICT:
+        return True
+    short = min(ta.split(), tb.split(), key=len)
+    distinctive = [w for w in short if w not in _GENERIC_WORDS and not w.isdigit()]
+    return len(distinctive) >= 2 and fuzz.token_set_ratio(ta, tb) >= 95
+
+
+def _time_score(a: _Features, b: _Features) -> float | None:
+    """0–10 for agreeing starts (10 = identical), None for a time veto."""
+    if a.start is None or b.start is None:
+        return 0.0 if a.start is None and b.start is None else None
+    if a.date_only or b.date_only:
+        return 0.0 if _same_local_date(a, b) else None
+    gap = abs(a.start - b.start)
+    if gap > TIME_TOLERANCE:
+        return None
+    return 10.0 * (1 - gap / TIME_TOLERANCE)
+
+
+def _same_local_date(a: _Features, b: _Features) -> bool:
+    """Whether two starts fall on the same local date, read in the zone of the
+    date-only side (each in its own zone when both are date-only)."""
+    assert a.start is not None
+    assert b.start is not None
+    if a.date_only and b.date_only:
+        zone_a, zone_b = a.zone or b.zone, b.zone or a.zone
+    else:
+        day = a if a.date_only else b
+        zone_a = zone_b = day.zone or a.zone or b.zone
+    return (
+        a.start.astimezone(zone_a or dt.UTC).date() == b.start.astimezone(zone_b or dt.UTC).date()
+    )
+
+
+def _markers_conflict(a: _Features, b: _Features) -> bool:
+    if a.shows and b.shows and not (a.shows & b.shows):
+        return True
+    if a.clocks and b.clocks and not (a.clocks & b.clocks):
+        return True
+    if a.parts and b.parts:
+        kinds_a = dict(a.parts)
+        for kind, number in b.parts:
+            if kind in kinds_a and (kind, number) not in a.parts:
+                return True
+    return False
+
+
+def _distance(a: _Features, b: _Features) -> float | None:
+    if a.lat is None or b.lat is None or a.lon is None or b.lon is None:
+        return None
+    return _metres(a.lat, a.lon, b.lat, b.lon)
+
+
+def _place(a: _Features, b: _Features, distance: float | None) -> tuple[bool, float] | None:
+    """(strong, score) when the records agree on the place, None when they do not."""
+    if distance is not None and distance > FAR_M:
+        return None
+    similarity = _venue_similarity(a, b)
+    if similarity is not None and _different_rooms(a, b):
+        return None
+    if similarity is not None and similarity >= VENUE_MATCH:
+        if distance is None or distance <= NEAR_M or similarity >= 95:
+            return True, 10.0
+        return None
+    if distance is not None and distance <= SAME_PLACE_M:
+        return (similarity is None or similarity >= 50), 5.0
+    if (
+        a.address
+        and b.address
+        and (distance is None or distance <= NEAR_M)
+        and fuzz.token_set_ratio(a.address, b.address) >= 90
+    ):
+        return True, 5.0
+    return None
+
+
+def _venue_similarity(a: _Features, b: _Features) -> float | None:
+    """0–100 similarity of the venue names without city/type filler; None if one is
+    missing. An acronym of the other name counts as 100."""
+    if not a.venue or not b.venue:
+        return None
+    if a.venue_words & b.acronyms or b.venue_words & a.acronyms:
+        return 100.0
+    core_a = " ".join(sorted(a.venue_words - _CITY_WORDS - _TYPE_WORDS)) or a.venue
+    core_b = " ".join(sorted(b.venue_words - _CITY_WORDS - _TYPE_WORDS)) or b.venue
+    return fuzz.token_set_ratio(core_a, core_b)
+
+
+def _different_rooms(a: _Features, b: _Features) -> bool:
+    """True when both venue names share a core and each adds a different room.
+
+    "Elsewhere Rooftop" / "Elsewhere Zone One", "Rockwood Music Hall Stage 1" / "…
+    Stage 2": a shared core, two different remainders, at least one of which names a
+    room (:data:`_ROOM_WORDS`, a number or a letter). Remainders that are spellings of
+    each other ("Ballroom" / "Ball Room") or no room at all (a rename: "Eventim
+    Apollo" / "Hammersmith Apollo") are not rooms.
+    """
+    common = (a.venue_words & b.venue_words) - _CITY_WORDS - _TYPE_WORDS
+    if not common:
+        return False
+    rest_a = a.venue_words - b.venue_words - _CITY_WORDS
+    rest_b = b.venue_words - a.venue_words - _CITY_WORDS
+    if not rest_a or not rest_b:
+        return False
+    if not any(_is_room_word(w) for w in rest_a | rest_b):
+        return False
+    return fuzz.ratio("".join(sorted(rest_a)), "".join(sorted(rest_b))) < 75
+
+
+def _is_room_word(word: str) -> bool:
+    return word in _ROOM_WORDS or word.isdigit() or len(word) == 1
+
+
+def _titles_without_venue(a: _Features, b: _Features) -> tuple[str, str]:
+    """Both titles without the words of either venue name ("X at the Hollywood Bowl"),
+    unless that would leave a title empty."""
+    venue = a.venue_words | b.venue_words
+    if not venue:
+        return a.title, b.title
+    ta = [w for w in a.title.split() if w not in venue]
+    tb = [w for w in b.title.split() if w not in venue]
+    if not ta or not tb:
+        return a.title, b.title
+    return " ".join(ta), " ".join(tb)
+
+
+def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Distance in metres (equirectangular: within 0.1 % of the great circle below
+    :data:`FAR_M`, which is all the matcher asks)."""
+    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
+    y = math.radians(lat2 - lat1)
+    return 6_371_000 * math.hypot(x, y)
+
+
+# --------------------------------------------------------------------------- index
+
+_BUCKET = dt.timedelta(hours=1)  # > TIME_TOLERANCE: neighbouring buckets suffice
+# Geo cells: the 3 × 3 cells around a point reach at least NEAR_M in every direction up
+# to 53° of latitude (0.015° ≈ 1.67 km north-south; 0.025° of longitude ≈ 1.5 km at 53°).
+_CELL_LAT = 0.015
+_CELL_LON = 0.025
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_DAY = dt.timedelta(days=1)
+
+
+class DedupIndex:
+    """An in-memory index of provider records grouped under canonical keys.
+
+    ``add(key, event)`` files one provider record under the canonical event ``key``
+    (a UUID, a string, a tuple — anything hashable; orderable keys make ties
+    deterministic). Add every record of a canonical event, and events already in the
+    database, so that later records match any of them. Re-adding the same (source,
+    source_id) replaces its earlier entry (a re-crawl, a changed time or place).
+
+    ``match(event)`` returns the key whose records the event is the same event as
+    (:func:`same_event`), or None. A record already added matches its own key whatever
+    changed. Among several matching keys the best score wins, then the smallest key
+    (insertion order when keys are not comparable). Matching is not transitive: a
+    record that matches two keys does not join them.
+
+    Blocking: records are filed under (1-hour UTC time bucket × geo cell) and
+    (time bucket × venue-name key: the distinctive words, all of them run together,
+    the acronym); a date-only record covers the buckets of its day, a TBA record one
+    "tba" bucket. ``match`` looks in the neighbouring buckets and cells only, so its
+    cost depends on how many events share a place (or a venue word) within a few
+    hours — not on the size of the index. The neighbouring cells reach at least
+    :data:`NEAR_M` (below 53° of latitude); records further apart are only found
+    through a shared venue key, which near-identical names — the only ones
+    :func:`same_event` accepts that far apart — have.
+    ``comparisons`` counts the pairwise decisions ``match`` has made — per record it
+    stays flat as the index grows (see ``bench/dedup_scale.py``).
+    Not thread-safe; pure CPU, no I/O.
+    """
+
+    def __init__(self) -> None:
+        self.comparisons = 0
+        self._records: dict[tuple[str, str], tuple[Hashable, _Features, list[Hashable]]] = {}
+        self._blocks: dict[Hashable, dict[tuple[str, str], Hashable]] = {}
+        self._order: dict[Hashable, int] = {}
+        # match() then add() of the same record is the common path: compute once.
+        self._last: tuple[Event, _Features] | None = None
+
+    def __len__(self) -> int:
+        """The number of provider records in the index."""
+        return len(self._records)
+
+    def add(self, key: Hashable, event: Event) -> None:
+        """File ``event`` under the canonical ``key`` (see the class docstring)."""
+        identity = (event.source, event.source_id)
+        self._remove(identity)
+        features = self._features(event)
+        blocks = list(_blocks(features, search=False))
+        for block in blocks:
+            self._blocks.setdefault(block, {})[identity] = key
+        self._records[identity] = (key, features, blocks)
+        self._order.setdefault(key, len(self._order))
+
+    def match(self, event: Event) -> Hashable | None:
+        """The key of the canonical event ``event`` belongs to, or None."""
+        known = self._records.get((event.source, event.source_id))
+        if known is not None:
+            return known[0]
+        features = self._features(event)
+        best: dict[Hashable, float] = {}
+        seen: set[tuple[str, str]] = set()
+        for block in _blocks(features, search=True):
+            for identity, key in self._blocks.get(block, {}).items():
+                if identity in seen:
+                    continue
+                seen.add(identity)
+                self.comparisons += 1
+                score = _score(features, self._records[identity][1])
+                if score is not None and score > best.get(key, -1.0):
+                    best[key] = score
+        if not best:
+            return None
+        return min(best, key=functools.cmp_to_key(self._better(best)))
+
+    def _features(self, event: Event) -> _Features:
+        if self._last is not None and self._last[0] is event:
+            return self._last[1]
+        features = _features(event)
+        self._last = (event, features)
+        return features
+
+    def _better(self, best: dict[Hashable, float]) -> Any:
+        def compare(x: Hashable, y: Hashable) -> int:
+            if best[x] != best[y]:
+                return -1 if best[x] > best[y] else 1
+            try:
+                return -1 if x < y else (1 if y < x else 0)  # type: ignore[operator]
+            except TypeError:
+                return self._order[x] - self._order[y]
+
+        return compare
+
+    def _remove(self, identity: tuple[str, str]) -> None:
+        old = self._records.pop(identity, None)
+        if old is None:
+            return
+        for block in old[2]:
+            members = self._blocks.get(block)
+            if members is not None:
+                members.pop(identity, None)
+                if not members:
+                    del self._blocks[block]
+
+
+def _blocks(f: _Features, *, search: bool) -> Iterable[Hashable]:
+    """The blocks a record is filed under (``search=False``) or looked up in."""
+    places: list[Hashable] = []
+    if f.lat is not None and f.lon is not None:
+        i, j = math.floor(f.lat / _CELL_LAT), math.floor(f.lon / _CELL_LON)
+        span = (-1, 0, 1) if search else (0,)
+        places += [("g", i + di, j + dj) for di in span for dj in span]
+    places += [("v", key) for key in f.venue_keys]
+    if not places:
+        return
+    for bucket in _buckets(f, search=search):
+        for place in places:
+            yield (bucket, place)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _venue_keys(venue: str, acronyms: frozenset[str]) -> frozenset[str]:
+    """Venue-name block keys of a normalised venue name: each distinctive word, the
+    distinctive words run together, and the acronyms — so "Wembley Stadium connected
+    by EE" meets "Wembley Stadium", "The Bowery Ball Room" meets "Bowery Ballroom" and
+    "MSG" meets "Madison Square Garden"."""
+    if not venue:
+        return frozenset()
+    words = venue.split()
+    core = [w for w in words if w not in _CITY_WORDS and w not in _TYPE_WORDS] or words
+    distinctive = (w for w in core if len(w) >= 3 and w not in _COMMON_VENUE_WORDS)
+    return frozenset({"".join(core), *distinctive, *acronyms})
+
+
+def _buckets(f: _Features, *, search: bool) -> Iterable[Hashable]:
+    if f.start is None:
+        yield "tba"
+        return
+    first = _bucket(f.start)
+    last = _bucket(f.start + _DAY - dt.timedelta(seconds=1)) if f.date_only else first
+    if search:
+        first, last = first - 1, last + 1
+    yield from range(first, last + 1)
+
+
+def _bucket(instant: dt.datetime) -> int:
+    return (instant - _EPOCH) // _BUCKET
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def merge(records: Sequence[Event]) -> Event:
+    """The canonical Event of one real-world event from all its provider records.
+
+    The result does not depend on the order of ``records``: they are first sorted by
+    source priority (:data:`SOURCE_PRIORITY`), source, source id, latest fetch, then
+    every other field. Field policy:
+
+    - identity (``source``, ``source_id``): the first record in that order;
+    - title: the one most records carry; ties to the more trusted source;
+    - start, end, zone: from the first record with a real time, else the first
+      date-only one, else TBA (``date_tba`` only when no record has a date);
+      ``all_day`` as that record says; a missing end or zone from the next record;
+    - description: the longest plain text, with that record's ``description_html``;
+    - place: lat/lon, address, locality, postal code, country from the record with the
+      most precise coordinates (most decimals), gaps filled in order; venue_name the
+      longest (most specific: "Zankel Hall at Carnegie Hall" over "Carnegie Hall");
+    - prices: the union of the ranges in the most common currency (min of minimums,
+      max of maximums); is_free True only if a record says free and no price is above
+      0, False if a record says not free or a price is above 0;
+    - status: the most reliable (:data:`STATUS_PRIORITY`: cancelled first);
+    - url, image_url: the most trusted source's; category the most common; tags the
+      union; fetched_at the latest; ``raw`` empty and ``content_hash`` None (each
+      provider record keeps its own).
+
+    ``ValueError`` when ``records`` is empty.
+    """
+    if not records:
+        raise ValueError("merge needs at least one record")
+    ordered = sorted(records, key=_stable_key)
+    first = ordered[0]
+    timed = [e for e in ordered if e.starts_at is not None and not _features(e).date_only]
+    dated = [e for e in ordered if e.starts_at is not None]
+    when = (timed or dated or ordered)[0]
+    place = max(ordered, key=lambda e: (_precision(e), -ordered.index(e)))
+    described = max(ordered, key=lambda e: (len(e.description or ""), -ordered.index(e)))
+    price_min, price_max, currency, is_free = _merged_prices(ordered)
+    return attrs.evolve(
+        first,
+        title=_most_common([e.title for e in ordered if e.title]) or first.title,
+        starts_at=when.starts_at,
+        ends_at=when.ends_at or _first_end(ordered, when.starts_at),
+        timezone=when.timezone or _first(e.timezone for e in ordered),
+        date_tba=when.starts_at is None,
+        all_day=when.all_day,
+        description=described.description,
+        description_html=described.description_html,
+        venue_name=max((e.venue_name for e in ordered if e.venue_name), key=len, default=None),
+        address=place.address or _first(e.address for e in ordered),
+        locality=place.locality or _first(e.locality for e in ordered),
+        postal_code=place.postal_code or _first(e.postal_code for e in ordered),
+        country=place.country or _first(e.country for e in ordered),
+        lat=place.lat,
+        lon=place.lon,
+        category=_most_common([e.category for e in ordered if e.category]),
+        tags=tuple(dict.fromkeys(tag for e in ordered for tag in e.tags)),
+        price_min=price_min,
+        price_max=price_max,
+        currency=currency,
+        is_free=is_free,
+        url=_first(e.url for e in ordered),
+        image_url=_first(e.image_url for e in ordered),
+        status=min((e.status for e in ordered), key=_status_rank),
+        fetched_at=max((e.fetched_at for e in ordered if e.fetched_at), default=None),
+        content_hash=None,
+        raw={},
+    )
+
+
+def _stable_key(event: Event) -> tuple[Any, ...]:
+    fetched = event.fetched_at.timestamp() if event.fetched_at else -math.inf
+    rest = attrs.astuple(event, recurse=False, filter=lambda a, _v: a.name != "raw")
+    return (_source_rank(event.source), event.source, event.source_id, -fetched, repr(rest))
+
+
+def _source_rank(source: str) -> int:
+    return SOURCE_PRIORITY.index(source) if source in SOURCE_PRIORITY else len(SOURCE_PRIORITY)
+
+
+def _status_rank(status: str) -> int:
+    return STATUS_PRIORITY.index(status) if status in STATUS_PRIORITY else len(STATUS_PRIORITY)
+
+
+def _most_common(values: list[Any]) -> Any:
+    """The most frequent value; ties to the earliest (values are in stable order)."""
+    if not values:
+        return None
+    counts = Counter(values)
+    return max(values, key=lambda v: (counts[v], -values.index(v)))
+
+
+def _first(values: Iterable[Any]) -> Any:
+    return next((v for v in values if v), None)
+
+
+def _first_end(ordered: Sequence[Event], start: dt.datetime | None) -> dt.datetime | None:
+    if start is None:
+        return None
+    return _first(e.ends_at for e in ordered if e.ends_at is not None and e.ends_at > start)
+
+
+def _precision(event: Event) -> int:
+    """Decimals of the coarser coordinate (-1 without coordinates)."""
+    if event.lat is None or event.lon is None:
+        return -1
+    return min(_decimals(event.lat), _decimals(event.lon))
+
+
+def _decimals(value: float) -> int:
+    text = repr(float(value))
+    if "e" in text or "." not in text:
+        return 0
+    return len(text.split(".")[1].rstrip("0"))
+
+
+def _merged_prices(
+    ordered: Sequence[Event],
+) -> tuple[float | None, float | None, str | None, bool | None]:
+    priced = [e for e in ordered if e.price_min is not None or e.price_max is not None]
+    currency = _most_common([e.currency for e in priced if e.currency])
+    same = [e for e in priced if e.currency in (currency, None)]
+    lows = [e.price_min for e in same if e.price_min is not None]
+    highs = [e.price_max for e in same if e.price_max is not None]
+    low, high = (min(lows) if lows else None), (max(highs) if highs else None)
+    above_zero = any(p > 0 for p in (*lows, *highs))
+    flags = {e.is_free for e in ordered if e.is_free is not None}
+    if False in flags or above_zero:
+        is_free: bool | None = False
+    elif True in flags:
+        is_free = True
+    else:
+        is_free = None
+    return low, high, currency, is_free

@@ -1,0 +1,448 @@
+"""De-duplication: title normalisation, the pairwise decision, the index, the merge,
+and the evaluation targets on the labelled pairs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import itertools
+import sys
+import zoneinfo
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import attrs
+import pytest
+
+from scenescout_cli.enrich.dedup import DedupIndex, merge, normalise_title, same_event
+from scenescout_cli.model import Event
+
+NY = "America/New_York"
+MSG = (40.750504, -73.993439)
+ROOT = Path(__file__).parents[2]
+
+
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    """A New York wall-clock time as a UTC instant."""
+    return dt.datetime(year, month, day, hour, minute, tzinfo=zoneinfo.ZoneInfo(NY)).astimezone(
+        dt.UTC
+    )
+
+
+def event(**changes: Any) -> Event:
+    base = Event(
+        source="ticketmaster",
+        source_id="vvG1IZ9pKx7Qa3",
+        title="Harbor Lights",
+        starts_at=local(2026, 7, 10, 20, 0),
+        timezone=NY,
+        venue_name="Madison Square Garden",
+        lat=MSG[0],
+        lon=MSG[1],
+    )
+    return attrs.evolve(base, **changes)
+
+
+def other(**changes: Any) -> Event:
+    """The same show as another provider lists it (different id), unless changed."""
+    return event(source="eventbrite", source_id="812345678901", **changes)
+
+
+def eval_module() -> ModuleType:
+    """bench/eval_dedup.py, imported by path (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("eval_dedup", ROOT / "bench" / "eval_dedup.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("eval_dedup", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --------------------------------------------------------------------------- titles
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Harbor Lights – Summer Tour 2026", "harbor lights"),
+        ("Harbor Lights: The Afterglow World Tour", "harbor lights"),
+        ("Harbor Lights - Live", "harbor lights"),
+        ("Harbor Lights Live in Concert", "harbor lights"),
+        ("Harbor Lights (Rescheduled)", "harbor lights"),
+        ("Postponed: Harbor Lights", "harbor lights"),
+        ("Harbor Lights [SOLD OUT] (18+)", "harbor lights"),
+        ("KCRW Presents: Harbor Lights", "harbor lights"),
+        ("Harbor Lights presented by Live Nation", "harbor lights"),
+        ("Harbor Lights feat. June Alcott", "harbor lights"),
+        ("Harbor Lights w/ special guests", "harbor lights"),
+        ("Harbor Lights with Special Guest June Alcott", "harbor lights"),
+        ("Beyoncé", "beyonce"),
+        ("Søren Falk & Ruby", "soren falk ruby"),
+        ("The Black Keys", "black keys"),
+        ("Yankees vs. Red Sox", "yankees red sox"),
+        ("Night Two", "night 2"),
+        ("Live", "live"),
+        ("Brooklyn Museum: Highlights Tour", "brooklyn museum highlights tour"),
+    ],
+)
+def test_normalise_title(title: str, expected: str) -> None:
+    """Case, accents, punctuation, concert tours, "Live", status notes, promoters and guests
+    go; a guided tour's name stays."""
+    assert normalise_title(title) == expected
+
+
+# --------------------------------------------------------------------------- same_event
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"title": "HARBOR LIGHTS – Summer Tour 2026"}, "tour suffix, upper case"),
+        ({"venue_name": "MSG", "lat": None, "lon": None}, "acronym, no coordinates"),
+        ({"venue_name": None, "lat": 40.7507, "lon": -73.9937}, "coordinates only, ~30 m"),
+        ({"starts_at": local(2026, 7, 10, 20, 30)}, "start 30 minutes later"),
+        ({"starts_at": local(2026, 7, 10, 0, 0)}, "date only (local midnight)"),
+        ({"starts_at": local(2026, 7, 10, 0, 0), "all_day": True}, "all-day flag"),
+        ({"timezone": None}, "no zone"),
+        ({"status": "cancelled"}, "one provider says cancelled"),
+        ({"title": "Harbor Lights at Madison Square Garden"}, "venue in the title"),
+        ({"title": "Harbour Lights"}, "spelling"),
+    ],
+)
+def test_variations_of_one_event_match(changes: dict[str, object], why: str) -> None:
+    """The same event from two providers matches despite: {why}."""
+    assert same_event(event(), other(**changes)), why
+
+
+def test_same_record_always_matches_itself() -> None:
+    """The same (source, source_id) is the same event, even after a reschedule."""
+    assert same_event(event(), event(starts_at=local(2026, 9, 1, 20, 0)))
+
+
+def test_start_tolerance_is_thirty_minutes() -> None:
+    """30 minutes apart still match; 31 minutes apart do not."""
+    assert same_event(event(), other(starts_at=local(2026, 7, 10, 20, 30)))
+    assert not same_event(event(), other(starts_at=local(2026, 7, 10, 20, 31)))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "why"),
+    [
+        ({}, {"starts_at": local(2026, 7, 11, 20, 0)}, "the next night"),
+        ({}, {"starts_at": local(2026, 7, 17, 20, 0)}, "a week later"),
+        (
+            {"title": "Harbor Lights (Early Show)", "starts_at": local(2026, 7, 10, 19, 0)},
+            {"title": "Harbor Lights (Late Show)", "starts_at": local(2026, 7, 10, 21, 30)},
+            "early and late show",
+        ),
+        ({}, {"starts_at": local(2026, 7, 10, 22, 0)}, "a second show, same title"),
+        (
+            {"title": "Harbor Lights (Early Show)"},
+            {"title": "Harbor Lights (Late Show)"},
+            "early/late markers even at one time",
+        ),
+        ({"title": "Knicks vs Celtics Game 1"}, {"title": "Knicks vs Celtics Game 2"}, "games"),
+        ({"title": "Harbor Lights Night 1"}, {"title": "Harbor Lights - Night Two"}, "nights"),
+        ({"title": "Harbor Lights 7pm Show"}, {"title": "Harbor Lights 9:30pm Show"}, "clocks"),
+        ({}, {"title": "Neon Arcade"}, "another act"),
+        (
+            {"venue_name": "Elsewhere - Zone One", "lat": 40.7096, "lon": -73.9235},
+            {"venue_name": "Elsewhere - Rooftop", "lat": 40.7096, "lon": -73.9235},
+            "different rooms",
+        ),
+        (
+            {"venue_name": "Webster Hall - The Studio", "lat": None, "lon": None},
+            {"venue_name": "Webster Hall - Grand Ballroom", "lat": None, "lon": None},
+            "rooms without coordinates",
+        ),
+        (
+            {},
+            {"venue_name": "Brooklyn Steel", "lat": 40.719312, "lon": -73.938815},
+            "another venue across the river",
+        ),
+        (
+            {"title": "Trivia Night", "venue_name": "The Ginger Man", "lat": 40.74939},
+            {"title": "Trivia Night", "venue_name": "Rattle N Hum", "lat": 40.7499},
+            "generic title at the bar next door",
+        ),
+        ({}, {"starts_at": None, "date_tba": True}, "TBA vs dated"),
+        (
+            {"title": "Brooklyn Museum: Highlights Tour", "venue_name": "Brooklyn Museum"},
+            {"title": "Brooklyn Museum: Sculpture Garden Tour", "venue_name": "Brooklyn Museum"},
+            "two guided tours",
+        ),
+        (
+            {"starts_at": local(2026, 7, 10, 0, 0), "all_day": True},
+            {"starts_at": local(2026, 7, 11, 20, 0)},
+            "all-day Friday vs timed Saturday",
+        ),
+    ],
+)
+def test_hard_negatives_do_not_match(a: dict[str, object], b: dict[str, object], why: str) -> None:
+    """Different real-world events stay apart: {why}."""
+    assert not same_event(event(**a), other(**b)), why
+
+
+def test_same_event_is_symmetric() -> None:
+    """same_event(a, b) == same_event(b, a) for matches and non-matches."""
+    pairs = [
+        (event(), other(venue_name="MSG", lat=None, lon=None)),
+        (event(), other(starts_at=local(2026, 7, 10, 0, 0))),
+        (event(), other(starts_at=local(2026, 7, 11, 20, 0))),
+    ]
+    for a, b in pairs:
+        assert same_event(a, b) == same_event(b, a)
+
+
+# --------------------------------------------------------------------------- index
+
+
+def test_index_matches_another_providers_record() -> None:
+    """A record of an indexed event finds its key; an unrelated one finds none."""
+    index = DedupIndex()
+    index.add("e1", event())
+    assert index.match(other(title="Harbor Lights - Live", venue_name="MSG")) == "e1"
+    assert index.match(other(title="Neon Arcade")) is None
+    assert len(index) == 1
+
+
+def test_index_matches_across_midnight() -> None:
+    """23:50 and 00:10 the next day (20 minutes) meet across the day and bucket boundary."""
+    index = DedupIndex()
+    index.add("late", event(title="Static Bloom", starts_at=local(2026, 7, 10, 23, 50)))
+    assert index.match(other(title="Static Bloom", starts_at=local(2026, 7, 11, 0, 10))) == "late"
+    index = DedupIndex()
+    index.add("early", event(title="Static Bloom", starts_at=local(2026, 7, 11, 0, 10)))
+    assert index.match(other(title="Static Bloom", starts_at=local(2026, 7, 10, 23, 50))) == (
+        "early"
+    )
+
+
+def test_index_matches_date_only_records_with_timed_ones() -> None:
+    """A date-only record meets a timed record of the same local date, both ways."""
+    index = DedupIndex()
+    index.add("timed", event(starts_at=local(2026, 7, 10, 22, 30)))
+    assert index.match(other(starts_at=local(2026, 7, 10, 0, 0), all_day=True)) == "timed"
+    index = DedupIndex()
+    index.add("day", other(starts_at=local(2026, 7, 10, 0, 0), all_day=True))
+    assert index.match(event(starts_at=local(2026, 7, 10, 22, 30))) == "day"
+
+
+def test_index_matches_by_venue_name_without_coordinates() -> None:
+    """Records without coordinates are blocked by venue name (acronyms included)."""
+    index = DedupIndex()
+    index.add("e1", event(lat=None, lon=None))
+    assert index.match(other(venue_name="MSG", lat=None, lon=None)) == "e1"
+    assert index.match(other(venue_name="Barclays Center", lat=None, lon=None)) is None
+
+
+def test_index_keeps_early_and_late_shows_apart() -> None:
+    """Two shows of one night stay two keys; each later record finds its own."""
+    index = DedupIndex()
+    index.add("early", event(starts_at=local(2026, 7, 10, 19, 0)))
+    assert index.match(other(starts_at=local(2026, 7, 10, 21, 30))) is None
+    index.add("late", other(starts_at=local(2026, 7, 10, 21, 30)))
+    yelp = dict(source="yelp", source_id="harbor-lights-msg")
+    assert index.match(event(starts_at=local(2026, 7, 10, 19, 10), **yelp)) == "early"
+    assert index.match(event(starts_at=local(2026, 7, 10, 21, 20), **yelp)) == "late"
+
+
+def test_index_finds_a_known_record_whatever_changed() -> None:
+    """A re-crawled record matches its own key even if its date moved."""
+    index = DedupIndex()
+    index.add("e1", event())
+    assert index.match(event(starts_at=local(2026, 12, 1, 20, 0), title="New Title")) == "e1"
+
+
+def test_re_adding_a_record_replaces_its_entry() -> None:
+    """Adding the same (source, source_id) again moves it; the old place no longer matches."""
+    index = DedupIndex()
+    index.add("e1", event())
+    index.add("e1", event(starts_at=local(2026, 8, 1, 20, 0)))
+    assert len(index) == 1
+    assert index.match(other()) is None
+    assert index.match(other(starts_at=local(2026, 8, 1, 20, 0))) == "e1"
+
+
+def test_ties_go_to_the_smallest_key() -> None:
+    """Two keys matching equally well: the smallest key wins, whatever the insert order."""
+    for order in (("b", "a"), ("a", "b")):
+        index = DedupIndex()
+        for n, key in enumerate(order):
+            index.add(key, event(source="meetup", source_id=f"m{n}"))
+        assert index.match(other()) == "a"
+
+
+def test_best_score_beats_a_smaller_key() -> None:
+    """The closer start wins over the smaller key."""
+    index = DedupIndex()
+    index.add("a", event(source="meetup", source_id="m1", starts_at=local(2026, 7, 10, 20, 25)))
+    index.add("b", event(source="yelp", source_id="y1"))
+    assert index.match(other()) == "b"
+
+
+def test_index_agrees_with_same_event_on_the_labelled_pairs() -> None:
+    """Blocking never hides a match: for every pair the index finds what same_event finds."""
+    evaluation = eval_module()
+    for pair in evaluation.load_pairs():
+        index = DedupIndex()
+        index.add("a", pair.a)
+        expected = "a" if same_event(pair.a, pair.b) else None
+        assert index.match(pair.b) == expected, pair.note
+
+
+def test_index_compares_only_within_blocks() -> None:
+    """Matching against 5,000 events at other times and places stays cheap and correct."""
+    index = DedupIndex()
+    for n in range(5000):
+        index.add(
+            n,
+            event(
+                source="meetup",
+                source_id=f"m{n}",
+                title=f"Event {n}",
+                venue_name=f"Venue {n % 500}",
+                starts_at=local(2026, 7, 1, 20, 0) + dt.timedelta(days=n // 500),
+                lat=40.6 + (n % 500) * 0.001,
+                lon=-74.0 + (n % 500) * 0.001,
+            ),
+        )
+    probe = other(title="Event 1234", venue_name="Venue 234", lat=40.834, lon=-73.766)
+    assert index.match(attrs.evolve(probe, starts_at=local(2026, 7, 3, 20, 10))) == 1234
+    assert index.comparisons < len(index) // 20  # a block, not the index
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def provider_records() -> list[Event]:
+    fetched = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    return [
+        event(
+            title="Harbor Lights – Summer Tour 2026",
+            lat=40.750504,
+            lon=-73.993439,
+            price_min=49.5,
+            price_max=150.0,
+            currency="USD",
+            url="https://www.ticketmaster.com/e/1",
+            image_url="https://s1.ticketm.net/1.jpg",
+            description="Short.",
+            fetched_at=fetched,
+        ),
+        other(
+            title="Harbor Lights",
+            starts_at=local(2026, 7, 10, 0, 0),
+            all_day=True,
+            lat=40.7505,
+            lon=-73.9934,
+            price_min=35.0,
+            price_max=95.0,
+            currency="USD",
+            is_free=False,
+            description="A much longer description of the evening.",
+            description_html="<p>A much longer description of the evening.</p>",
+            url="https://www.eventbrite.com/e/2",
+            status="cancelled",
+            fetched_at=fetched + dt.timedelta(hours=1),
+        ),
+        event(
+            source="yelp",
+            source_id="harbor-lights-msg",
+            title="Harbor Lights",
+            timezone=None,
+            venue_name="MSG",
+            lat=40.75,
+            lon=-73.99,
+            url="https://www.yelp.com/events/harbor-lights-msg",
+            image_url="https://s3-media.yelpcdn.com/1.jpg",
+            category="music",
+            tags=("Rock",),
+        ),
+        event(source="meetup", source_id="qzxbtyhcgbqb", title="Harbor Lights", tags=("Pop",)),
+    ]
+
+
+def test_merge_is_independent_of_arrival_order() -> None:
+    """Every permutation of the provider records merges to the same canonical event."""
+    records = provider_records()
+    results = {repr(merge(list(p))) for p in itertools.permutations(records)}
+    assert len(results) == 1
+    first = merge(records)
+    assert all(merge(list(p)) == first for p in itertools.permutations(records))
+
+
+def test_merge_field_policy() -> None:
+    """Each field follows its documented policy."""
+    merged = merge(provider_records())
+    assert (merged.source, merged.source_id) == ("ticketmaster", "vvG1IZ9pKx7Qa3")
+    assert merged.title == "Harbor Lights"  # carried by three of four records
+    assert merged.starts_at == local(2026, 7, 10, 20, 0)  # a real time beats a date
+    assert merged.all_day is False
+    assert merged.timezone == NY
+    assert (merged.lat, merged.lon) == (40.750504, -73.993439)  # most decimals
+    assert merged.venue_name == "Madison Square Garden"
+    assert merged.description == "A much longer description of the evening."
+    assert merged.description_html == "<p>A much longer description of the evening.</p>"
+    assert (merged.price_min, merged.price_max, merged.currency) == (35.0, 150.0, "USD")
+    assert merged.is_free is False
+    assert merged.status == "cancelled"
+    assert merged.url == "https://www.ticketmaster.com/e/1"
+    assert merged.image_url == "https://s1.ticketm.net/1.jpg"
+    assert merged.category == "music"
+    assert merged.tags == ("Pop", "Rock")
+    assert merged.fetched_at == dt.datetime(2026, 6, 1, 1, 0, tzinfo=dt.UTC)
+    assert merged.raw == {}
+    assert merged.content_hash is None
+
+
+def test_merge_of_date_only_and_tba_records() -> None:
+    """Without a timed record the date-only start is kept; TBA only if no record has a date."""
+    day = other(starts_at=local(2026, 7, 10, 0, 0), all_day=True)
+    tba = event(starts_at=None, date_tba=True)
+    merged = merge([tba, day])
+    assert (merged.starts_at, merged.all_day, merged.date_tba) == (day.starts_at, True, False)
+    both_tba = merge([tba, other(starts_at=None, date_tba=True)])
+    assert (both_tba.starts_at, both_tba.date_tba) == (None, True)
+
+
+def test_merge_free_flag() -> None:
+    """Free only when stated and no price is above zero."""
+    free = event(is_free=True)
+    assert merge([free, other()]).is_free is True
+    assert merge([free, other(price_min=10.0, price_max=20.0)]).is_free is False
+    assert merge([event(), other()]).is_free is None
+
+
+def test_merge_keeps_one_currency() -> None:
+    """Price ranges in another currency are not mixed into the union."""
+    merged = merge(
+        [
+            event(price_min=40.0, price_max=80.0, currency="USD"),
+            other(price_min=30.0, price_max=60.0, currency="GBP"),
+            event(source="yelp", source_id="y", price_min=20.0, price_max=90.0, currency="USD"),
+        ]
+    )
+    assert (merged.price_min, merged.price_max, merged.currency) == (20.0, 90.0, "USD")
+
+
+def test_merge_of_nothing_is_an_error() -> None:
+    """merge([]) raises ValueError."""
+    with pytest.raises(ValueError, match="at least one"):
+        merge([])
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def test_labelled_set_meets_the_evaluation_targets() -> None:
+    """On fixtures/dedup/pairs.jsonl precision ≥ 0.98 and recall ≥ 0.95."""
+    evaluation = eval_module()
+    pairs = evaluation.load_pairs()
+    assert len(pairs) >= 300
+    assert {p.same for p in pairs} == {True, False}
+    report = evaluation.evaluate(pairs)
+    assert report.precision >= evaluation.PRECISION_TARGET, report.wrongly_merged
+    assert report.recall >= evaluation.RECALL_TARGET, report.missed
