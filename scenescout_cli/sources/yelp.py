@@ -32,7 +32,8 @@ Decisions where the notes are UNCERTAIN or silent:
 - **Naive local times** ("2026-12-05 20:00") are read in the record's own zone: its
   ``timezone`` field when it carries one (Yelp documents none, so usually absent),
   else the UTC offset of the record's other timestamp (same event, same place). A
-  naive start with neither is rejected as ``missing_timezone``; a naive end with
+  naive start with neither takes the zone of its coordinates (offline lookup), and
+  without coordinates is rejected as ``missing_timezone``; a naive end with
   neither is dropped. Zones from coordinates are resolved later in the pipeline,
   and ``Event.timezone`` is None unless the record names an IANA zone.
 - **Venue name** is None: Yelp gives none, and a street line is not a venue name.
@@ -57,6 +58,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
+from ..enrich.timezones import zone_for
 from ..errors import (
     ConfigError,
     RecordRejected,
@@ -452,6 +454,11 @@ def _times(record: dict[str, Any]) -> tuple[str | None, dt.datetime, dt.datetime
     except RecordRejected:
         end = None  # an unreadable end does not make the event unusable
 
+    if start.tzinfo is None and zone is None and (end is None or end.tzinfo is None):
+        # Yelp's short "YYYY-MM-DD HH:mm" form is local time without a zone: take the
+        # zone of the event's coordinates (offline lookup).
+        tz_name = zone_for(_number(record.get("latitude")), _number(record.get("longitude")))
+        zone = zoneinfo.ZoneInfo(tz_name) if tz_name else None
     if start.tzinfo is None:
         start_zone = zone or (end.tzinfo if end is not None else None)
         if start_zone is None:

@@ -395,10 +395,21 @@ def test_naive_start_takes_the_offset_of_the_end() -> None:
     assert event.timezone is None
 
 
-def test_naive_times_without_any_zone_are_rejected() -> None:
-    """Local start and end with no zone anywhere in the record: missing_timezone."""
+def test_naive_times_take_the_zone_of_the_coordinates() -> None:
+    """Local start and end with no zone in the record are read in the zone at its coordinates."""
+    rec = record("brooklyn-holiday-makers-market-industry-city")
+    rec.update(time_start="2026-12-05 20:00", time_end=None)
+    event = SOURCE.normalise(rec, FETCHED_AT)
+    assert event.timezone == "America/New_York"
+    assert event.starts_at == utc(2026, 12, 6, 1, 0)
+
+
+def test_naive_times_without_zone_or_coordinates_are_rejected() -> None:
+    """Local times with no zone anywhere and no coordinates: missing_timezone."""
+    rec = record("brooklyn-holiday-makers-market-industry-city")
+    rec.update(latitude=None, longitude=None)
     with pytest.raises(RecordRejected) as info:
-        SOURCE.normalise(record("brooklyn-holiday-makers-market-industry-city"), FETCHED_AT)
+        SOURCE.normalise(rec, FETCHED_AT)
     assert info.value.reason == "missing_timezone"
 
 
