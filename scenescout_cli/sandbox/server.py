@@ -69,6 +69,16 @@ def _more_apis(world: World, *, rate_limit: bool) -> list[_Api]:
     """The other providers' emulators. Each provider module adds itself here, one line each."""
     apis: list[_Api] = []
     # (providers register below)
+    from .meetup import MeetupApi
+
+    apis.append(MeetupApi(world, rate_limit=rate_limit))
+    from .google import GoogleGeocodingApi, GooglePlacesApi
+
+    apis.append(GooglePlacesApi(world, rate_limit=rate_limit))
+    apis.append(GoogleGeocodingApi(world, rate_limit=rate_limit))
+    from .nominatim import NominatimApi
+
+    apis.append(NominatimApi(world, rate_limit=rate_limit))
     from .eventbrite import EventbriteApi
 
     apis.append(EventbriteApi(world, rate_limit=rate_limit))
