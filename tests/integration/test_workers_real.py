@@ -1,0 +1,144 @@
+"""The worker pool with real subprocess workers: crashes, limits, deadlines, real renders.
+
+Job functions live at module level so the spawned workers can import them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from scenescout_cli.enrich.images import ImageError, process_image, render_variants
+from scenescout_cli.workers import JobFailed, open_worker_pool
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "images"
+
+
+def exit_abruptly() -> None:
+    os._exit(1)
+
+
+def segfault() -> None:
+    ctypes.string_at(0)
+
+
+def allocate(megabytes: int) -> int:
+    return len(bytearray(megabytes * 2**20))
+
+
+def spin() -> None:
+    while True:
+        pass
+
+
+def sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+@pytest.mark.parametrize("job", [exit_abruptly, segfault])
+async def test_a_dying_job_costs_only_itself(job: object) -> None:
+    """A job that kills its worker is retried once, then quarantined; the next job runs."""
+    async with open_worker_pool(2, job_timeout=30.0) as pool:
+        with pytest.raises(JobFailed) as info:
+            await pool.run(job)
+        assert await pool.run(pow, 2, 10) == 1024
+        stats = pool.stats
+    assert info.value.kind == "crashed"
+    assert info.value.attempts == 2
+    assert "worker died" in info.value.reason
+    assert (stats.crashes, stats.retried, stats.quarantined, stats.done) == (2, 1, 1, 1)
+
+
+async def test_a_job_over_the_memory_cap_fails_alone() -> None:
+    """Allocating past the address-space cap fails that job; its worker is replaced."""
+    async with open_worker_pool(1, memory_limit_mb=512, job_timeout=30.0) as pool:
+        before = await pool.run(pid)
+        with pytest.raises(JobFailed) as info:
+            await pool.run(allocate, 2048)
+        assert await pool.run(allocate, 64) == 64 * 2**20
+        after = await pool.run(pid)
+    assert info.value.kind == "error"
+    assert info.value.reason.startswith("MemoryError")
+    assert before != after  # the worker that ran out of memory was retired
+
+
+async def test_cpu_cap_kills_a_spinning_job() -> None:
+    """A job past its CPU-time budget is killed by the kernel (SIGXCPU), twice, then quarantined."""
+    async with open_worker_pool(1, cpu_seconds_per_job=1, job_timeout=60.0) as pool:
+        with pytest.raises(JobFailed) as info:
+            await pool.run(spin)
+        assert await pool.run(pow, 3, 3) == 27
+    assert info.value.kind == "crashed"
+    assert "SIGXCPU" in info.value.reason
+
+
+async def test_deadline_kills_a_stuck_worker() -> None:
+    """A job that outlives its deadline is killed, retried once, then fails as a timeout."""
+    async with open_worker_pool(1, job_timeout=0.5) as pool:
+        started = trio.current_time()
+        with pytest.raises(JobFailed) as info:
+            await pool.run(sleep, 30.0)
+        elapsed = trio.current_time() - started
+        assert await pool.run(pow, 2, 3) == 8
+    assert info.value.kind == "timeout"
+    assert elapsed < 10.0
+
+
+async def test_cancelling_the_caller_kills_the_job() -> None:
+    """Cancellation reaches into the worker: the caller returns promptly, the pool goes on."""
+    async with open_worker_pool(1, job_timeout=60.0) as pool:
+        started = trio.current_time()
+        with trio.move_on_after(0.5):
+            await pool.run(sleep, 30.0)
+        assert trio.current_time() - started < 10.0
+        assert await pool.run(pow, 2, 4) == 16
+        assert pool.stats.quarantined == 0
+
+
+async def test_render_variants_in_a_real_worker() -> None:
+    """render_variants runs in a worker and its result (bytes, hashes) comes back whole."""
+    data = (FIXTURES / "photo.jpg").read_bytes()
+    async with open_worker_pool(2) as pool:
+        rendered = await pool.run(render_variants, data, (320, 640))
+        with pytest.raises(JobFailed) as info:
+            await pool.run(render_variants, (FIXTURES / "bomb.png").read_bytes())
+    assert [v.width for v in rendered.variants] == [320, 640]
+    assert rendered.variants[0].data.startswith(b"RIFF")
+    assert len(rendered.phash) == 16
+    assert isinstance(info.value.__cause__, ImageError)
+    assert info.value.__cause__.reason == "bomb"
+
+
+async def test_process_image_through_the_real_pool(tmp_path: Path) -> None:
+    """process_image fetches, renders in a worker and stores content-addressed files."""
+    data = (FIXTURES / "exif_rotated.jpg").read_bytes()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "image/jpeg"}, content=data)
+
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http,
+        open_worker_pool(1) as pool,
+    ):
+        result = await process_image(
+            "http://127.0.0.1:9/a.jpg",
+            http=http,
+            pool=pool,
+            media_dir=tmp_path,
+            allow_private=True,
+        )
+    [variant] = result.variants
+    assert (variant.width, variant.height) == (40, 80)
+    assert (tmp_path / variant.path).read_bytes().startswith(b"RIFF")
