@@ -340,6 +340,24 @@ def runs(
 
 
 @app.command()
+def rejects(
+    limit: Annotated[int, typer.Option(min=1, help="How many.")] = 50,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="JSON lines with the payloads.")
+    ] = False,
+    db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL.")] = None,
+) -> None:
+    """List recently rejected records with their reasons."""
+    from . import commands
+
+    run(
+        commands.show_rejects, _settings_or_exit(database_url=db), limit, source, reason, json_lines
+    )
+
+
+@app.command()
 def sources(
     db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL.")] = None,
 ) -> None:

@@ -140,6 +140,35 @@ async def show_runs(settings: Settings, limit: int) -> None:
     _console.print(table)
 
 
+async def show_rejects(
+    settings: Settings, limit: int, source: str | None, reason: str | None, as_json: bool
+) -> None:
+    """The latest rejected records: when, source, id, reason and detail (or JSON lines)."""
+    import json
+
+    from .store import open_store
+
+    async with open_store(settings) as store:
+        rows = await store.rejects(limit=limit, source=source, reason=reason)
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, default=str, ensure_ascii=False))
+        return
+    table = Table(title=f"rejected records (latest {len(rows)})")
+    for column in ("when", "run", "source", "source id", "reason", "detail"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            f"{row['rejected_at']:%Y-%m-%d %H:%M}",
+            str(row["run_id"] or ""),
+            row["source"],
+            row["source_id"] or "—",
+            row["reason"],
+            (row["detail"] or "")[:80],
+        )
+    _console.print(table)
+
+
 async def show_sources(settings: Settings) -> None:
     from .sources.registry import KNOWN_SOURCES, configured_sources
     from .store import open_store

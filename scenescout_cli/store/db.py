@@ -15,12 +15,14 @@ import datetime as dt
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, TypeVar
 
 import attrs
+import cattrs
 import trio
 
 # trio_asyncio must be imported before psycopg: it patches asyncio.get_running_loop,
@@ -98,6 +100,8 @@ _BATCH_COLUMNS = (
     "fetched_at",
     "raw",
     "content_hash",
+    "record",
+    "seq",
 )
 
 _CREATE_BATCH_TABLE = """
@@ -106,14 +110,15 @@ CREATE TEMP TABLE IF NOT EXISTS _batch_events (
     timezone text, venue_name text, address text, locality text, postal_code text, country text,
     lat double precision, lon double precision, category text, price_min numeric, price_max numeric,
     currency text, is_free boolean, url text, image_url text, status text, date_tba boolean,
-    source text, source_id text, fetched_at timestamptz, raw jsonb, content_hash text
+    source text, source_id text, fetched_at timestamptz, raw jsonb, content_hash text,
+    record jsonb, seq bigint
 ) ON COMMIT DELETE ROWS
 """
 
 _UPSERT_EVENTS = f"""
 INSERT INTO events AS e (id, city, {", ".join(_CONTENT_COLUMNS)})
 SELECT DISTINCT ON (id) id, city, {", ".join(_CONTENT_COLUMNS)}
-FROM _batch_events ORDER BY id, fetched_at DESC
+FROM _batch_events ORDER BY id, seq DESC
 ON CONFLICT (id) DO UPDATE SET
     {", ".join(f"{c} = EXCLUDED.{c}" for c in _CONTENT_COLUMNS)},
     last_seen_at = now(),
@@ -125,12 +130,15 @@ RETURNING (xmax = 0) AS inserted
 """
 
 _UPSERT_SOURCES = """
-INSERT INTO event_sources (source, source_id, event_id, url, fetched_at, raw, content_hash)
-SELECT DISTINCT ON (source, source_id) source, source_id, id, url, fetched_at, raw, content_hash
-FROM _batch_events ORDER BY source, source_id, fetched_at DESC
+INSERT INTO event_sources (source, source_id, event_id, url, fetched_at, raw, content_hash,
+                           record)
+SELECT DISTINCT ON (source, source_id)
+    source, source_id, id, record->>'url', fetched_at, raw, content_hash, record
+FROM _batch_events ORDER BY source, source_id, seq DESC
 ON CONFLICT (source, source_id) DO UPDATE SET
     event_id = EXCLUDED.event_id, url = EXCLUDED.url, fetched_at = EXCLUDED.fetched_at,
-    raw = EXCLUDED.raw, content_hash = EXCLUDED.content_hash, last_seen_at = now()
+    raw = EXCLUDED.raw, content_hash = EXCLUDED.content_hash, record = EXCLUDED.record,
+    last_seen_at = now()
 """
 
 _TOUCH_UNCHANGED = """
@@ -195,10 +203,24 @@ class Progress:
 
 
 @attrs.frozen
+class Link:
+    """A provider record, its canonical event's id, and that event merged from its records."""
+
+    record: Event
+    event_id: uuid.UUID
+    merged: Event
+
+    @classmethod
+    def alone(cls, event: Event) -> Link:
+        """A record that is its own canonical event."""
+        return cls(event, event.event_id, event)
+
+
+@attrs.frozen
 class Batch:
     """What one storage transaction writes."""
 
-    events: list[Event] = attrs.field(factory=list)
+    events: list[Link] = attrs.field(factory=list)
     venues: list[Venue] = attrs.field(factory=list)
     rejects: list[Reject] = attrs.field(factory=list)
     unchanged: list[tuple[str, str]] = attrs.field(factory=list)
@@ -243,18 +265,40 @@ def _json_default(value: Any) -> str:
     return str(value)
 
 
-def _batch_row(city: str, event: Event) -> tuple[Any, ...]:
-    values = attrs.asdict(event, recurse=False)
+def _batch_row(city: str, link: Link, seq: int) -> tuple[Any, ...]:
+    """One row of the batch table: the canonical event's columns (merged), then the
+    provider record's own (source, id, raw payload, hash and normalised form)."""
+    merged = attrs.asdict(link.merged, recurse=False)
+    record = link.record
     return (
-        str(event.event_id),
+        str(link.event_id),
         city,
-        *(values[c] for c in _CONTENT_COLUMNS),
-        event.source,
-        event.source_id,
-        event.fetched_at or dt.datetime.now(dt.UTC),
-        json.dumps(event.raw, default=_json_default, ensure_ascii=False),
-        event.content_hash,
+        *(merged[c] for c in _CONTENT_COLUMNS),
+        record.source,
+        record.source_id,
+        record.fetched_at or dt.datetime.now(dt.UTC),
+        json.dumps(record.raw, default=_json_default, ensure_ascii=False),
+        record.content_hash,
+        json.dumps(record_to_json(record), ensure_ascii=False),
+        seq,
     )
+
+
+_record_converter = cattrs.Converter()
+_record_converter.register_unstructure_hook(dt.datetime, lambda v: v.isoformat())
+_record_converter.register_structure_hook(dt.datetime, lambda v, _: dt.datetime.fromisoformat(v))
+
+
+def record_to_json(event: Event) -> dict[str, Any]:
+    """A provider record's normalised form as JSON (without its raw payload)."""
+    data = _record_converter.unstructure(attrs.evolve(event, raw={}))
+    data.pop("raw", None)
+    return data
+
+
+def record_from_json(data: dict[str, Any]) -> Event:
+    """The inverse of ``record_to_json``."""
+    return _record_converter.structure({**data, "raw": {}}, Event)
 
 
 def _venue_row(city: str, venue: Venue) -> tuple[Any, ...]:
@@ -474,8 +518,8 @@ class Store:
                 async with cur.copy(
                     f"COPY _batch_events ({', '.join(_BATCH_COLUMNS)}) FROM STDIN"
                 ) as copy:
-                    for event in batch.events:
-                        await copy.write_row(_batch_row(city, event))
+                    for seq, link in enumerate(batch.events):
+                        await copy.write_row(_batch_row(city, link, seq))
                 await cur.execute(_UPSERT_EVENTS)
                 for (was_inserted,) in await cur.fetchall():
                     if was_inserted:
@@ -568,6 +612,19 @@ class Store:
             (plan_id,),
         )
 
+    async def known_records(
+        self, city: str, start: dt.datetime, end: dt.datetime
+    ) -> list[tuple[uuid.UUID, Event]]:
+        """(canonical event id, normalised provider record) of every stored record whose
+        event starts in [start, end) or has no date yet, for de-duplication."""
+        rows = await self.fetch_all(
+            "SELECT es.event_id, es.record FROM event_sources es"
+            " JOIN events e ON e.id = es.event_id WHERE e.city = %s AND es.record IS NOT NULL"
+            " AND (e.starts_at IS NULL OR (e.starts_at >= %s AND e.starts_at < %s))",
+            (city, start, end),
+        )
+        return [(event_id, record_from_json(record)) for event_id, record in rows]
+
     async def known_hashes(self, city: str) -> dict[tuple[str, str], str]:
         """(source, source_id) → content hash of every provider record stored for ``city``."""
         rows = await self.fetch_all(
@@ -659,6 +716,29 @@ class Store:
         if limit is not None:
             sql += " LIMIT %s"
             params.append(limit)
+        async with self._conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, params)
+            rows = await cur.fetchall()
+        await self._conn.commit()
+        return rows
+
+    async def rejects(
+        self, *, limit: int = 50, source: str | None = None, reason: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest rejected records, newest first; each with its reason and payload."""
+        where, params = [], []
+        for clause, value in (("source = %s", source), ("reason = %s", reason)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = (
+            "SELECT id, run_id, source, source_id, reason, detail, raw, rejected_at FROM rejects"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY rejected_at DESC, id DESC LIMIT %s"
+        )
+        return await self._run(self._dict_rows, sql, (*params, limit))
+
+    async def _dict_rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         async with self._conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(sql, params)
             rows = await cur.fetchall()
