@@ -18,10 +18,12 @@ from typing import Any
 import attrs
 import trio
 
+from ..enrich import resolve_zone, sanitize, validate
 from ..errors import RecordRejected
 from ..model import Event, Reject, Venue
 from ..sources.base import SourceAdapter
-from .messages import Item, PageDone, QuerySplit, RawPage, Unchanged
+from .linking import Linker
+from .messages import Item, Linked, PageDone, QuerySplit, RawPage, Unchanged
 from .stats import RunStats
 
 #: Bumped when normalisation changes, so that every record is normalised afresh once.
@@ -43,9 +45,16 @@ def content_hash(record: dict[str, Any]) -> str:
 def normalise_record(
     adapter: SourceAdapter, record: dict[str, Any], page: RawPage
 ) -> Event | Venue | Reject:
-    """One raw record → Event or Venue, or Reject with the reason. Pure."""
+    """One raw record → a clean Event or Venue, or Reject with the reason. Pure.
+
+    Events are normalised by their adapter, given a zone (the venue's, else the
+    coordinates'), sanitised, then validated.
+    """
     try:
         item = adapter.normalise(record, page.fetched_at)
+        if isinstance(item, Event):
+            item = sanitize(resolve_zone(item))
+            validate(item, now=page.fetched_at)
     except RecordRejected as exc:
         return Reject(adapter.name, _safe_id(adapter, record), exc.reason, exc.detail, record)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
@@ -74,13 +83,15 @@ async def ingest(
     stats: RunStats,
     *,
     known_hashes: Mapping[tuple[str, str], str] | None = None,
+    linker: Linker | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Normalise every record of every page; closes ``out`` when ``pages`` ends.
 
     ``known_hashes`` maps (source, source_id) to the content hash stored by earlier
-    crawls of this city.
+    crawls of this city; ``linker`` holds the canonical events already stored.
     """
+    linker = linker if linker is not None else Linker()
     stage = stats.stage("ingest")
     stage.watch(pages)
     known = known_hashes or {}
@@ -96,11 +107,9 @@ async def ingest(
                 if number % 64 == 63:
                     await trio.lowlevel.checkpoint()
                 stage.received += 1
-                item = _ingest_one(adapter, record, page, known, seen, stats)
+                item = _ingest_one(adapter, record, page, known, seen, stats, linker)
                 if item is None:
                     continue
-                if isinstance(item, Reject):
-                    stage.errors += 1
                 await out.send(item)
                 stage.sent += 1
             await out.send(
@@ -117,6 +126,7 @@ def _ingest_one(
     known: Mapping[tuple[str, str], str],
     seen: set[tuple[str, str]],
     stats: RunStats,
+    linker: Linker,
 ) -> Item | None:
     """The item one record becomes, or None for a repeat within this run."""
     digest = content_hash(record)
@@ -139,4 +149,7 @@ def _ingest_one(
         seen.add(key)
         if isinstance(item, Event):
             item = attrs.evolve(item, content_hash=digest)
+            event_id, merged = linker.link(item)
+            stats.merged_across_sources = linker.merged_across_sources
+            return Linked(item, event_id, merged)
     return item

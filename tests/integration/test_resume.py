@@ -20,7 +20,20 @@ from .processes import run_scenescout
 
 pytestmark = pytest.mark.integration
 
-CRAWL = ["crawl", "--city", "nyc", "--sandbox", "--progress", "log", "--log-format", "json"]
+CRAWL = [
+    "crawl",
+    "--city",
+    "nyc",
+    "--sandbox",
+    "--progress",
+    "log",
+    "--log-format",
+    "json",
+    "--source",
+    "ticketmaster",
+    "--source",
+    "eventbrite",
+]
 _names = itertools.count()
 
 
@@ -49,7 +62,7 @@ def _window(url: str) -> tuple[object, object]:
 
 
 def _content(url: str, start: object, end: object) -> list[tuple[object, ...]]:
-    """Everything a crawl decides about the events in [start, end), without timestamps of its own."""
+    """What a crawl decided about the events in [start, end), without its own timestamps."""
     return _query(
         url,
         "SELECT es.source, es.source_id, es.content_hash, e.title, e.starts_at, e.ends_at,"
@@ -69,7 +82,7 @@ def _rejects(url: str) -> list[tuple[object, ...]]:
 def test_a_killed_crawl_resumes_to_the_same_database(
     crash: str, database_url: str, reference_url: str, scenescout_env: dict[str, str]
 ) -> None:
-    """Killed at a batch boundary or mid-transaction, a crawl resumes and ends equal to an uninterrupted one."""
+    """Killed between or inside batches, a crawl resumes and ends as an uninterrupted one."""
     reference_env = {**scenescout_env, "SCENESCOUT_DATABASE_URL": reference_url}
     reference = run_scenescout(CRAWL, reference_env)
     assert reference.returncode == 0, reference.stderr

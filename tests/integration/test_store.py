@@ -10,7 +10,7 @@ import pytest
 
 from scenescout_cli.config import load_settings
 from scenescout_cli.model import Event, Reject
-from scenescout_cli.store import Batch, open_store
+from scenescout_cli.store import Batch, Link, open_store
 
 from .processes import run_scenescout, scenescout_executable
 
@@ -42,7 +42,11 @@ async def test_batches_upsert_idempotently(database_url: str) -> None:
     )
     async with open_store(settings) as store:
         first = await store.write_batch(
-            None, "nyc", Batch(events=[_event("a"), _event("b"), _event("a")])
+            None,
+            "nyc",
+            Batch(
+                events=[Link.alone(_event("a")), Link.alone(_event("b")), Link.alone(_event("a"))]
+            ),
         )
         assert (first.inserted, first.updated) == (2, 0)
         before = {
@@ -51,7 +55,9 @@ async def test_batches_upsert_idempotently(database_url: str) -> None:
                 "SELECT title, first_seen_at, last_seen_at, updated_at FROM events"
             )
         }
-        second = await store.write_batch(None, "nyc", Batch(events=[_event("a"), _event("b")]))
+        second = await store.write_batch(
+            None, "nyc", Batch(events=[Link.alone(_event("a")), Link.alone(_event("b"))])
+        )
         assert (second.inserted, second.updated) == (0, 2)
         rows = await store.fetch_all(
             "SELECT title, first_seen_at, last_seen_at, updated_at FROM events"
@@ -71,11 +77,13 @@ async def test_a_changed_event_moves_updated_at_and_rejects_are_kept(database_ur
         {"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"}
     )
     async with open_store(settings) as store:
-        await store.write_batch(None, "nyc", Batch(events=[_event("a")]))
+        await store.write_batch(None, "nyc", Batch(events=[Link.alone(_event("a"))]))
         (before,) = await store.fetch_all("SELECT updated_at FROM events")
         reject = Reject("ticketmaster", "zz", "missing_title", "no name", {"id": "zz"})
         result = await store.write_batch(
-            None, "nyc", Batch(events=[_event("a", status="cancelled")], rejects=[reject])
+            None,
+            "nyc",
+            Batch(events=[Link.alone(_event("a", status="cancelled"))], rejects=[reject]),
         )
         assert result.rejected == 1
         (row,) = await store.fetch_all("SELECT status, updated_at FROM events")
