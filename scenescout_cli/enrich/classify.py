@@ -1,0 +1,588 @@
+"""Category classification: the provider's own taxonomy first, then a text classifier.
+
+1. :func:`category_from_provider` — an adapter's category is trusted when it set one;
+   otherwise the event's ``tags`` (Ticketmaster segment/genre/subGenre names, Yelp
+   category aliases, Eventbrite category names, Meetup topic names) are mapped through
+   the tables below. A provider's "other" (Eventbrite *Other*, *Travel & Outdoor*, *Home
+   & Lifestyle*; Ticketmaster *Miscellaneous*) decides nothing: such events go to the
+   text classifier, whose own ``other`` class is still possible.
+2. :class:`TextClassifier` — TF-IDF over word 1–2-grams and character 2–5-grams (within
+   word boundaries; robust to typos, plurals and run-together names) feeding a
+   multinomial logistic regression with balanced class weights, whose probabilities are
+   the confidence. Trained on ``fixtures/classify/labelled.jsonl`` (written for this
+   project, see its generator) and retrainable from the user's provider-labelled events
+   (:func:`train_from_events`, ``scenescout model train``).
+3. :func:`classify_texts` — the worker-pool job: a batch of texts → (category,
+   confidence), loading each model file once per worker process.
+
+:func:`resolve_category` combines the three for one event.
+
+Model files are pickles (joblib) of the fitted scikit-learn pipeline. **Unpickling runs
+code: load only files scenescout wrote** (the cached default under the data dir, or the
+output of ``scenescout model train``), never one from elsewhere.
+
+CPU: training on the labelled set takes a few seconds; prediction runs at a few
+thousand texts a second per core, most of it extracting character n-grams (see
+``bench/classify_speed.py``). Call both through the worker pool, never on the Trio
+thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from ..errors import ConfigError
+from ..model import CATEGORIES, Event
+
+__all__ = [
+    "CATEGORIES",
+    "LABELLED",
+    "MIN_CONFIDENCE",
+    "TextClassifier",
+    "category_from_provider",
+    "classify_texts",
+    "default_model_path",
+    "load_labelled",
+    "resolve_category",
+    "text_of",
+    "train_from_events",
+]
+
+#: The labelled set the default model is trained on (a repository file).
+LABELLED: Final = Path(__file__).resolve().parents[2] / "fixtures" / "classify" / "labelled.jsonl"
+#: Below this confidence a prediction is not trusted and the event stays ``other``.
+MIN_CONFIDENCE: Final = 0.35
+#: Characters of the description the classifier reads (the start says what it is).
+DESCRIPTION_CHARS: Final = 1500
+_FORMAT = 1
+
+# --------------------------------------------------------------------------- provider taxonomy
+
+
+def _key(name: str) -> str:
+    """A table key: casefolded, "&" → "and", apostrophes dropped, punctuation → space."""
+    text = unicodedata.normalize("NFKC", name).casefold().replace("&", " and ")
+    text = re.sub(r"['’]", "", text)
+    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+
+
+#: Ticketmaster segments (the first tag of a Ticketmaster event). Miscellaneous and
+#: Undefined decide nothing by themselves.
+TICKETMASTER_SEGMENTS: Final[dict[str, str | None]] = {
+    "music": "music",
+    "sports": "sports",
+    "arts and theatre": "theater",
+    "film": "film",
+    "miscellaneous": None,
+}
+#: Ticketmaster genres that name a category more precisely than their segment does,
+#: per segment (the same genre name means different things in different segments:
+#: Comedy under Film is a film).
+TICKETMASTER_GENRES: Final[dict[str, dict[str, str]]] = {
+    "arts and theatre": {
+        "comedy": "comedy",
+        "childrens theatre": "family",
+        "puppetry": "family",
+        "classical": "music",
+        "music": "music",
+        "fine art": "arts",
+        "performance art": "arts",
+        "dance": "arts",
+        "multimedia": "arts",
+        "cultural": "arts",
+        "literary": "arts",
+        "fashion": "arts",
+    },
+    "miscellaneous": {
+        "family": "family",
+        "fairs and festivals": "community",
+        "food and drink": "food_drink",
+        "health wellness": "wellness",
+        "lecture seminar": "learning",
+        "community civic": "community",
+        "community cultural": "community",
+        "holiday": "community",
+        "comedy": "comedy",
+        "casino gaming": "nightlife",
+        "ice shows": "family",
+    },
+    "music": {"childrens music": "family"},
+    "film": {},
+    "sports": {},
+}
+#: Provider category and topic names without context → category: Yelp event aliases,
+#: Eventbrite category and subcategory names, Meetup topic categories, Ticketmaster
+#: genre names seen without their segment. Keys are :func:`_key` forms.
+PROVIDER_NAMES: Final[dict[str, str]] = {
+    # music
+    **dict.fromkeys(
+        (
+            *("music", "concerts", "concert", "rock", "pop", "jazz", "blues", "classical"),
+            *("country", "folk", "metal", "alternative", "latin", "reggae", "world"),
+            *("orchestra", "choir", "gospel", "indie"),
+        ),
+        "music",
+    ),
+    "live music": "music",
+    "r and b": "music",
+    "hip hop rap": "music",
+    "dance electronic": "music",
+    "singer songwriter": "music",
+    # comedy
+    "comedy": "comedy",
+    "stand up": "comedy",
+    "standup": "comedy",
+    "improv": "comedy",
+    # theater
+    "theatre": "theater",
+    "theater": "theater",
+    "performing arts": "theater",  # Yelp's alias: plays, musicals, opera
+    "musical": "theater",
+    "musicals": "theater",
+    "opera": "theater",
+    "ballet": "theater",
+    "circus and specialty acts": "theater",
+    "magic and illusion": "theater",
+    "spectacular": "theater",
+    # arts
+    "visual arts": "arts",
+    "fine art": "arts",
+    "art": "arts",
+    "arts": "arts",
+    "art and culture": "arts",
+    "arts and culture": "arts",
+    "performing and visual arts": "arts",
+    "fashion": "arts",
+    "fashion and beauty": "arts",
+    "literary": "arts",
+    "dance": "arts",
+    "photography": "arts",
+    "writing": "arts",
+    "crafts": "arts",
+    # film
+    "film": "film",
+    "films": "film",
+    "movies": "film",
+    "cinema": "film",
+    "film media and entertainment": "film",
+    "film and media": "film",
+    # sports
+    "sports": "sports",
+    "sports and fitness": "sports",
+    "sports active life": "sports",
+    "fitness": "sports",
+    "running": "sports",
+    "cycling": "sports",
+    "outdoors and adventure": "sports",
+    "basketball": "sports",
+    "football": "sports",
+    "baseball": "sports",
+    "hockey": "sports",
+    "ice hockey": "sports",
+    "soccer": "sports",
+    "tennis": "sports",
+    "boxing": "sports",
+    "wrestling": "sports",
+    "motorsports racing": "sports",
+    # food & drink
+    "food and drink": "food_drink",
+    "food and drinks": "food_drink",
+    "food": "food_drink",
+    "drinks": "food_drink",
+    "beer": "food_drink",
+    "wine": "food_drink",
+    # nightlife
+    "nightlife": "nightlife",
+    "clubs": "nightlife",
+    "casino gaming": "nightlife",
+    # family
+    "family": "family",
+    "kids family": "family",
+    "kids and family": "family",
+    "family and education": "family",
+    "parents and family": "family",
+    "school activities": "family",
+    "childrens theatre": "family",
+    "childrens music": "family",
+    # learning
+    "lectures books": "learning",
+    "lecture seminar": "learning",
+    "business and professional": "learning",
+    "science and technology": "learning",
+    "science and education": "learning",
+    "career and business": "learning",
+    "tech": "learning",
+    "technology": "learning",
+    "education": "learning",
+    "language and culture": "learning",
+    "book clubs": "learning",
+    # community
+    "community": "community",
+    "community and culture": "community",
+    "community civic": "community",
+    "community cultural": "community",
+    "community and environment": "community",
+    "charity and causes": "community",
+    "charities": "community",
+    "festivals fairs": "community",
+    "fairs and festivals": "community",
+    "government and politics": "community",
+    "movements and politics": "community",
+    "religion and spirituality": "community",
+    "seasonal and holiday": "community",
+    "holiday": "community",
+    "hobbies and special interest": "community",
+    "hobbies and passions": "community",
+    "social activities": "community",
+    "identity and language": "community",
+    "pets and animals": "community",
+    "games": "community",
+    # wellness
+    "health and wellness": "wellness",
+    "health wellness": "wellness",
+    "health and wellbeing": "wellness",
+    "wellness": "wellness",
+    "yoga": "wellness",
+    "meditation": "wellness",
+    "mental health": "wellness",
+    "support and coaching": "wellness",
+    # a provider's "other" decides nothing (see the module docstring)
+    "other": "other",
+    "miscellaneous": "other",
+    "home and lifestyle": "other",
+    "auto boat and air": "other",
+    "travel and outdoor": "other",
+    "hobby special interest expos": "other",
+}
+
+
+def category_from_provider(event: Event) -> str | None:
+    """The category the provider's own classification gives, or None.
+
+    ``event.category`` when the adapter set one of :data:`CATEGORIES` other than
+    ``other``; else the event's tags: for Ticketmaster, the segment (first tag) refined
+    by its genre (second tag, :data:`TICKETMASTER_GENRES`); for every source, each tag
+    through :data:`PROVIDER_NAMES`, the most frequent category winning (ties: the first
+    tag's). "other" from any of these is no answer. Pure; never raises.
+    """
+    if event.category in CATEGORIES and event.category != "other":
+        return event.category
+    keys = [_key(tag) for tag in event.tags if isinstance(tag, str) and tag.strip()]
+    if event.source == "ticketmaster" and keys and keys[0] in TICKETMASTER_SEGMENTS:
+        segment = keys[0]
+        genre = keys[1] if len(keys) > 1 else ""
+        found = TICKETMASTER_GENRES.get(segment, {}).get(genre) or TICKETMASTER_SEGMENTS[segment]
+        if found is not None:
+            return found
+        keys = keys[1:]
+    votes = Counter(
+        category
+        for key in keys
+        if (category := PROVIDER_NAMES.get(key)) is not None and category != "other"
+    )
+    if not votes:
+        return None
+    best = max(votes.values())
+    return next(
+        PROVIDER_NAMES[key] for key in keys if votes.get(PROVIDER_NAMES.get(key, "")) == best
+    )
+
+
+# --------------------------------------------------------------------------- texts
+
+
+def _join(title: str | None, description: str | None) -> str:
+    """The classifier's input: the title, a newline, the start of the description."""
+    title = " ".join((title or "").split())
+    description = " ".join((description or "").split())[:DESCRIPTION_CHARS]
+    return f"{title}\n{description}" if description else title
+
+
+def text_of(event: Event) -> str:
+    """What the classifier reads of an event: its title and the start of its description.
+
+    The same form as the training texts (:func:`load_labelled`, :func:`train_from_events`).
+    """
+    return _join(event.title, event.description)
+
+
+def load_labelled(path: Path = LABELLED) -> tuple[list[str], list[str]]:
+    """(texts, labels) of a labelled JSONL file (``title``, ``description``, ``category``).
+
+    ValueError naming the line on a malformed row or an unknown category;
+    FileNotFoundError when the file is missing (an installed wheel does not ship
+    ``fixtures/``: pass a model path instead).
+    """
+    texts, labels = [], []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                title, description, category = row["title"], row["description"], row["category"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not a labelled example ({exc})") from None
+            if category not in CATEGORIES:
+                raise ValueError(f"{path}:{number}: unknown category {category!r}")
+            texts.append(_join(title, description))
+            labels.append(category)
+    return texts, labels
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def _pipeline() -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    features = FeatureUnion(
+        [
+            (
+                "words",
+                TfidfVectorizer(
+                    ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode", min_df=1
+                ),
+            ),
+            (
+                "chars",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=(2, 5),
+                    sublinear_tf=True,
+                    strip_accents="unicode",
+                    min_df=2,
+                    max_features=300_000,
+                ),
+            ),
+        ]
+    )
+    model = LogisticRegression(C=20.0, class_weight="balanced", max_iter=5000)
+    return Pipeline([("features", features), ("model", model)])
+
+
+class TextClassifier:
+    """A text → category model (TF-IDF + logistic regression), trained in memory.
+
+    ``fit`` then ``predict``/``predict_with_confidence``; ``save``/``load`` persist the
+    fitted pipeline with joblib. **Security:** a model file is a pickle; ``load`` runs
+    code from it — load only files scenescout wrote. Not thread-safe while fitting.
+    """
+
+    def __init__(self) -> None:
+        self.pipeline: Any = _pipeline()
+        #: examples per category seen by the last ``fit``
+        self.trained_on: dict[str, int] = {}
+        self._fitted = False
+
+    @property
+    def classes(self) -> list[str]:
+        """The categories the model can predict, in the order of ``predict_proba`` columns."""
+        self._check_fitted()
+        return [str(c) for c in self.pipeline.classes_]
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> TextClassifier:
+        """Train on ``texts`` labelled ``labels`` (categories); returns self.
+
+        ValueError on unequal lengths, an unknown category, or fewer than two categories.
+        """
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        unknown = sorted(set(labels) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories: {unknown}")
+        if len(set(labels)) < 2:
+            raise ValueError("need examples of at least two categories")
+        self.pipeline = _pipeline()
+        self.pipeline.fit(list(texts), list(labels))
+        self.trained_on = dict(sorted(Counter(labels).items()))
+        self._fitted = True
+        return self
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        """The most likely category of each text."""
+        return [label for label, _ in self.predict_with_confidence(texts)]
+
+    def predict_proba(self, texts: Sequence[str]) -> Any:
+        """An (n, len(classes)) array of probabilities (rows sum to 1)."""
+        self._check_fitted()
+        return self.pipeline.predict_proba(list(texts))
+
+    def predict_with_confidence(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """(category, probability of that category) per text; [] for no texts."""
+        if not texts:
+            return []
+        probabilities = self.predict_proba(texts)
+        classes = self.classes
+        best = probabilities.argmax(axis=1)
+        return [(classes[i], float(row[i])) for i, row in zip(best, probabilities, strict=True)]
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted model to ``path`` atomically (a temporary file, then rename).
+
+        Blocking file I/O: call from a worker or ``trio.to_thread``. OSError propagates.
+        """
+        import joblib
+        import sklearn
+
+        self._check_fitted()
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": _FORMAT,
+            "sklearn": sklearn.__version__,
+            "trained_on": self.trained_on,
+            "pipeline": self.pipeline,
+        }
+        fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                joblib.dump(payload, out, compress=3)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TextClassifier:
+        """A model written by :meth:`save`. **Only load files scenescout wrote.**
+
+        ConfigError when the file is not such a model or was written by another
+        scikit-learn version (retrain: ``scenescout model train``); OSError when it
+        cannot be read.
+        """
+        import joblib
+        import sklearn
+
+        with Path(path).open("rb") as source:
+            try:
+                payload = joblib.load(source)
+            except Exception as exc:  # a truncated or foreign file: unpickling errors vary
+                raise ConfigError(
+                    f"{path}: not a scenescout model ({type(exc).__name__})"
+                ) from None
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise ConfigError(f"{path}: not a scenescout model")
+        if payload.get("sklearn") != sklearn.__version__:
+            raise ConfigError(
+                f"{path}: written by scikit-learn {payload.get('sklearn')}, this is "
+                f"{sklearn.__version__}; run `scenescout model train` again"
+            )
+        model = cls()
+        model.pipeline = payload["pipeline"]
+        model.trained_on = dict(payload.get("trained_on") or {})
+        model._fitted = True
+        return model
+
+    @classmethod
+    def default(
+        cls, cache_dir: str | os.PathLike[str] | None = None, *, labelled: Path = LABELLED
+    ) -> TextClassifier:
+        """The model trained on the labelled set, fitted once and cached.
+
+        With ``cache_dir``, the fitted model is kept there under a name that changes with
+        the labelled set and the scikit-learn version (:func:`default_model_path`), so it
+        is trained once per installation and then loaded. Without, it is trained in
+        memory. Errors as :func:`load_labelled`; OSError when the cache is unwritable.
+        """
+        if cache_dir is None:
+            return cls().fit(*load_labelled(labelled))
+        return cls.load(default_model_path(cache_dir, labelled=labelled))
+
+    def _check_fitted(self) -> None:
+        if not self._fitted:
+            raise RuntimeError("the classifier is not fitted")
+
+
+def default_model_path(cache_dir: str | os.PathLike[str], *, labelled: Path = LABELLED) -> Path:
+    """The path of the default model under ``cache_dir``, training and saving it first if
+    it is not there yet. Pass the result to :func:`classify_texts`.
+
+    Blocking (file I/O, and training on first use): run it in the worker pool or a
+    thread. Errors as :meth:`TextClassifier.default`.
+    """
+    import sklearn
+
+    digest = hashlib.sha256(labelled.read_bytes()).hexdigest()[:12]
+    path = Path(cache_dir) / f"classify-default-{digest}-sklearn{sklearn.__version__}.joblib"
+    if not path.exists():
+        TextClassifier().fit(*load_labelled(labelled)).save(path)
+    return path
+
+
+def train_from_events(
+    rows: Iterable[tuple[str, str | None, str | None]], *, labelled: Path = LABELLED
+) -> TextClassifier:
+    """A model trained on the labelled set plus the user's provider-labelled events.
+
+    ``rows`` are (title, description, provider category) — e.g. from
+    :func:`category_from_provider`; rows without a category of :data:`CATEGORIES`, or
+    without a title, are skipped; a text seen twice keeps its first label (the labelled
+    set's wins). CPU-heavy: run it in the worker pool. Errors as :func:`load_labelled`.
+    """
+    texts, labels = load_labelled(labelled)
+    seen = set(texts)
+    for title, description, category in rows:
+        if category not in CATEGORIES or not title or not title.strip():
+            continue
+        text = _join(title, description)
+        if text in seen:
+            continue
+        seen.add(text)
+        texts.append(text)
+        labels.append(category)
+    return TextClassifier().fit(texts, labels)
+
+
+# --------------------------------------------------------------------------- worker job
+
+#: Models loaded in this (worker) process: (path, mtime_ns) → model; None → the default.
+_MODELS: dict[tuple[str, int] | None, TextClassifier] = {}
+
+
+def classify_texts(texts: list[str], model_path: str | None) -> list[tuple[str, float]]:
+    """(category, confidence) for each text: the worker-pool job (top-level, picklable).
+
+    ``model_path`` is a file written by :meth:`TextClassifier.save` (e.g.
+    :func:`default_model_path`), loaded once per process and again only when the file
+    changes; None uses the default model trained in memory from the labelled set (once
+    per process — prefer a path, so workers load instead of train). Errors as
+    :meth:`TextClassifier.load`.
+    """
+    if model_path is None:
+        model = _MODELS.get(None)
+        if model is None:
+            model = _MODELS[None] = TextClassifier.default()
+        return model.predict_with_confidence(texts)
+    key = (model_path, os.stat(model_path).st_mtime_ns)
+    model = _MODELS.get(key)
+    if model is None:
+        model = TextClassifier.load(model_path)
+        for stale in [k for k in _MODELS if k is not None and k[0] == model_path]:
+            del _MODELS[stale]
+        _MODELS[key] = model
+    return model.predict_with_confidence(texts)
+
+
+def resolve_category(
+    event: Event, prediction: tuple[str, float] | None, *, min_confidence: float = MIN_CONFIDENCE
+) -> str:
+    """The category stored for ``event``: the provider's, else a confident prediction,
+    else ``other``. ``prediction`` is the event's item of :func:`classify_texts`."""
+    provided = category_from_provider(event)
+    if provided is not None:
+        return provided
+    if prediction is not None and prediction[1] >= min_confidence:
+        return prediction[0]
+    return "other"
