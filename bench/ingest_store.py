@@ -27,7 +27,7 @@ from scenescout_cli.config import load_settings
 from scenescout_cli.errors import RecordRejected
 from scenescout_cli.pipeline.capacities import STORE_BATCH_SIZE
 from scenescout_cli.sources.ticketmaster import TicketmasterSource
-from scenescout_cli.store import Batch, open_store
+from scenescout_cli.store import Batch, Link, open_store
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "ticketmaster" / "page_nyc_0.json"
 
@@ -60,7 +60,9 @@ async def main(count: int) -> None:
                 t = time.perf_counter()
                 for i in range(0, len(events), STORE_BATCH_SIZE):
                     await store.write_batch(
-                        None, "nyc", Batch(events=events[i : i + STORE_BATCH_SIZE])
+                        None,
+                        "nyc",
+                        Batch(events=[Link.alone(e) for e in events[i : i + STORE_BATCH_SIZE]]),
                     )
                 timings.append(time.perf_counter() - t)
     rate = len(events) / normalise_s

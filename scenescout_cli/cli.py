@@ -55,6 +55,11 @@ class OutputFormat(StrEnum):
     geojson = "geojson"
 
 
+class EventOrder(StrEnum):
+    start = "start"
+    quality = "quality"
+
+
 class Faults(StrEnum):
     none = "none"
     flaky = "flaky"
@@ -307,6 +312,9 @@ def events(
     format_: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
+    sort: Annotated[
+        EventOrder, typer.Option(help="By start time, or best quality first.")
+    ] = EventOrder.start,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
     db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL.")] = None,
 ) -> None:
@@ -322,7 +330,16 @@ def events(
     except ConfigError as exc:
         _fail(str(exc), 2)
     written = run(
-        commands.export_events, settings, city, start, end, category, limit, format_.value, output
+        commands.export_events,
+        settings,
+        city,
+        start,
+        end,
+        category,
+        limit,
+        format_.value,
+        output,
+        sort.value,
     )
     if output is not None:
         typer.echo(f"wrote {written} events to {output}", err=True)

@@ -69,13 +69,16 @@ async def export_events(
     limit: int | None,
     fmt: str,
     output: Path | None,
+    order: str = "start",
 ) -> int:
     """Query the store and write the events in ``fmt`` to ``output`` (stdout when None)."""
     from .export import EventRow, write_events
     from .store import open_store
 
     async with open_store(settings) as store:
-        rows = await store.events(city=city, start=start, end=end, category=category, limit=limit)
+        rows = await store.events(
+            city=city, start=start, end=end, category=category, limit=limit, order=order
+        )
     events = [EventRow.from_mapping(row) for row in rows]
     if output is None:
         # a pipe has no width: give the table room instead of squeezing it to 80 columns

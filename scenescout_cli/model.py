@@ -146,6 +146,8 @@ class Event:
     url: str | None = None
     image_url: str | None = None
     status: str = "scheduled"
+    #: 0–100, set by processing (enrich/quality.py)
+    quality_score: float | None = None
     fetched_at: dt.datetime | None = None
     #: hash of the provider record this event was normalised from (incremental crawls)
     content_hash: str | None = None

@@ -223,10 +223,13 @@ def render_variants(
     picture, fmt = _decode(data, max_pixels)
     width, height = picture.size
     variants = []
+    source = picture
     for target in sorted({min(w, width) for w in targets}, reverse=True):
         size = (target, max(1, round(height * target / width)))
-        resized = picture if size == picture.size else _resize(picture, size)
+        # each smaller variant is resized from the previous one: far less work
+        resized = source if size == source.size else _resize(source, size)
         variants.append(RenderedVariant(*size, _encode_webp(resized)))
+        source = resized
     return RenderedImage(
         width=width,
         height=height,
@@ -298,7 +301,7 @@ def _resize(im: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 def _encode_webp(im: Image.Image) -> bytes:
     out = io.BytesIO()
-    im.save(out, "WEBP", quality=WEBP_QUALITY, method=4)
+    im.save(out, "WEBP", quality=WEBP_QUALITY, method=2)
     return out.getvalue()
 
 

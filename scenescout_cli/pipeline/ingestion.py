@@ -149,7 +149,7 @@ def _ingest_one(
         seen.add(key)
         if isinstance(item, Event):
             item = attrs.evolve(item, content_hash=digest)
-            event_id, merged = linker.link(item)
+            event_id, merged, sources = linker.link(item)
             stats.merged_across_sources = linker.merged_across_sources
-            return Linked(item, event_id, merged)
+            return Linked(item, event_id, merged, sources)
     return item

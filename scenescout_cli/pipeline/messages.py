@@ -11,6 +11,7 @@ records that were not stored.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import attrs
@@ -49,6 +50,27 @@ class PageDone:
 
 
 @attrs.frozen
+class Linked:
+    """A provider record, the canonical event it belongs to, and that event merged."""
+
+    record: Event = attrs.field(repr=False)
+    event_id: uuid.UUID
+    merged: Event = attrs.field(repr=False)
+    #: how many provider records the canonical event has
+    sources: int = 1
+
+
+@attrs.frozen
+class ImageDone:
+    """An event's image, optimised (``result``) or failed (``error``, a reason slug)."""
+
+    event_id: uuid.UUID
+    source_url: str
+    result: dict[str, Any] | None
+    error: str | None
+
+
+@attrs.frozen
 class Unchanged:
     """A provider record identical to the one stored: only ``last_seen_at`` moves."""
 
@@ -57,4 +79,4 @@ class Unchanged:
 
 
 #: ingestion → processing → storage
-Item = Event | Venue | Reject | Unchanged | PageDone | QuerySplit
+Item = Linked | Event | Venue | Reject | Unchanged | PageDone | QuerySplit | ImageDone

@@ -38,11 +38,13 @@ from ..sources.registry import configured_sources
 from ..store import Store, open_store
 from . import capacities
 from .discovery import SourceRuntime, discover
+from .enrichment import open_enricher
 from .governance import build_runtimes, keep_ledger
 from .ingestion import ingest
+from .linking import Linker
 from .messages import Item, QuerySplit, RawPage
 from .planner import crawl_window
-from .processing import process
+from .processing import Enricher, process
 from .stats import RunStats
 from .storage import CRASH_VARIABLE, crash_point, store_items
 
@@ -157,7 +159,17 @@ async def crawl(
                     for runtime in runtimes.values():
                         runtime.progress = plan.progress
                     known = await store.known_hashes(options.city.slug)
-                    async with trio.open_nursery() as ledger:
+                    records = await store.known_records(
+                        options.city.slug, plan.window_start, plan.window_end
+                    )
+                    # building the index is CPU work: keep it off the Trio thread
+                    linker = await trio.to_thread.run_sync(Linker, records)
+                    async with (
+                        open_enricher(
+                            settings, store, http, options.city.slug, stats, images=options.images
+                        ) as enricher,
+                        trio.open_nursery() as ledger,
+                    ):
                         # the ledger's last flush happens when this nursery closes,
                         # while the store is still open
                         await ledger.start(keep_ledger, store, runtimes)
@@ -171,6 +183,8 @@ async def crawl(
                             discovery_scope,
                             plan_id=plan.id,
                             known_hashes=known,
+                            linker=linker,
+                            enricher=enricher,
                         )
                         ledger.cancel_scope.cancel(reason="pipeline finished")
                 filled = await store.fill_from_venues(options.city.slug)
@@ -235,6 +249,8 @@ async def run_pipeline(
     *,
     plan_id: int | None = None,
     known_hashes: Mapping[tuple[str, str], str] | None = None,
+    linker: Linker | None = None,
+    enricher: Enricher | None = None,
 ) -> None:
     """Wire planner → discovery → ingestion → processing → storage and wait for them all.
 
@@ -257,9 +273,11 @@ async def run_pipeline(
             store_recv,
             stats,
         )
-        await nursery.start(process, event_recv, store_send, stats)
         await nursery.start(
-            functools.partial(ingest, known_hashes=known_hashes),
+            functools.partial(process, enricher=enricher), event_recv, store_send, stats
+        )
+        await nursery.start(
+            functools.partial(ingest, known_hashes=known_hashes, linker=linker),
             adapters,
             raw_recv,
             event_send,

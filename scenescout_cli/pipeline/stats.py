@@ -81,12 +81,17 @@ class RunStats:
     #: records identical to the stored ones (incremental): only last_seen_at moved
     unchanged: int = 0
     venues: int = 0
+    #: provider records that joined an event another source had listed
+    merged_across_sources: int = 0
     unchanged_in_run: int = 0
     rejected: Counter[str] = attrs.field(factory=Counter)
     batches: int = 0
     notices: list[str] = attrs.field(factory=list)
     status: str = "running"
     finished: float | None = None
+    #: processing's figures (pipeline.processing.EnrichStats) and the worker pool
+    enrich: Any = None
+    pool: Any = None
 
     def source(self, name: str) -> SourceStats:
         if name not in self.sources:
@@ -132,10 +137,12 @@ class RunStats:
             "events_unchanged": self.unchanged,
             "venues_stored": self.venues,
             "duplicates_in_run": self.unchanged_in_run,
+            "merged_across_sources": self.merged_across_sources,
             "rejected": dict(self.rejected),
             "events_per_second": round(self.events_per_second(), 1),
             "batches": self.batches,
             "sources": {name: s.snapshot() for name, s in self.sources.items()},
             "stages": {name: s.snapshot() for name, s in self.stages.items()},
             "notices": list(self.notices),
+            "processing": attrs.asdict(self.enrich) if self.enrich is not None else {},
         }

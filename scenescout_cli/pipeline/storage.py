@@ -17,9 +17,9 @@ from typing import Protocol
 import trio
 
 from ..model import Event, Reject, Venue
-from ..store import Batch, Progress, WriteResult
+from ..store import Batch, Link, Progress, WriteResult
 from . import capacities
-from .messages import Item, PageDone, QuerySplit, Unchanged
+from .messages import ImageDone, Item, Linked, PageDone, QuerySplit, Unchanged
 from .stats import RunStats
 
 
@@ -58,12 +58,16 @@ def to_batch(items: list[Item], plan_id: int | None) -> Batch:
     """Sort a batch's items into what each table receives. Pure."""
     batch = Batch()
     for item in items:
-        if isinstance(item, Event):
-            batch.events.append(item)
+        if isinstance(item, Linked):
+            batch.events.append(Link(item.record, item.event_id, item.merged))
+        elif isinstance(item, Event):
+            batch.events.append(Link.alone(item))
         elif isinstance(item, Venue):
             batch.venues.append(item)
         elif isinstance(item, Reject):
             batch.rejects.append(item)
+        elif isinstance(item, ImageDone):
+            batch.images.append((item.event_id, item.source_url, item.result, item.error))
         elif isinstance(item, Unchanged):
             batch.unchanged.append((item.source, item.source_id))
         elif plan_id is None:

@@ -900,7 +900,7 @@ class _Generator:
                 if r < 0.45
                 else f"{act.name} - {phrase} Tour"
                 if r < 0.65
-                else f"{act.name} – The {phrase} World Tour"  # noqa: RUF001 - as titles are written
+                else f"{act.name} – The {phrase} World Tour"
                 if r < 0.8
                 else act.name
             )

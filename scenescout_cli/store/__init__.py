@@ -3,6 +3,7 @@
 from .db import (
     EVENT_COLUMNS,
     Batch,
+    Link,
     Plan,
     Progress,
     QueryProgress,
@@ -15,6 +16,7 @@ from .db import (
 __all__ = [
     "EVENT_COLUMNS",
     "Batch",
+    "Link",
     "Plan",
     "Progress",
     "QueryProgress",

@@ -90,6 +90,7 @@ _CONTENT_COLUMNS = (
     "image_url",
     "status",
     "date_tba",
+    "quality_score",
 )
 _BATCH_COLUMNS = (
     "id",
@@ -110,6 +111,7 @@ CREATE TEMP TABLE IF NOT EXISTS _batch_events (
     timezone text, venue_name text, address text, locality text, postal_code text, country text,
     lat double precision, lon double precision, category text, price_min numeric, price_max numeric,
     currency text, is_free boolean, url text, image_url text, status text, date_tba boolean,
+    quality_score real,
     source text, source_id text, fetched_at timestamptz, raw jsonb, content_hash text,
     record jsonb, seq bigint
 ) ON COMMIT DELETE ROWS
@@ -172,6 +174,15 @@ ON CONFLICT (source, record_key, reason) DO UPDATE SET
     raw = EXCLUDED.raw, rejected_at = now()
 """
 
+_UPSERT_IMAGE = """
+INSERT INTO images (source_url, content_hash, width, height, blurhash, phash, variants, error)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (source_url) DO UPDATE SET
+    content_hash = EXCLUDED.content_hash, width = EXCLUDED.width, height = EXCLUDED.height,
+    blurhash = EXCLUDED.blurhash, phash = EXCLUDED.phash, variants = EXCLUDED.variants,
+    error = EXCLUDED.error, processed_at = now()
+"""
+
 _UPSERT_PROGRESS = """
 INSERT INTO query_progress (plan_id, query_key, state, cursor, pages)
 VALUES (%s, %s, %s, %s, %s)
@@ -225,6 +236,10 @@ class Batch:
     rejects: list[Reject] = attrs.field(factory=list)
     unchanged: list[tuple[str, str]] = attrs.field(factory=list)
     progress: list[Progress] = attrs.field(factory=list)
+    #: (event id, source URL, image result as JSON or None, error slug or None)
+    images: list[tuple[uuid.UUID, str, dict[str, Any] | None, str | None]] = attrs.field(
+        factory=list
+    )
 
 
 @attrs.frozen
@@ -537,6 +552,28 @@ class Store:
                 await cur.executemany(
                     _UPSERT_REJECT, [_reject_row(run_id, r) for r in batch.rejects]
                 )
+            if batch.images:
+                await cur.executemany(
+                    _UPSERT_IMAGE,
+                    [
+                        (
+                            url,
+                            (result or {}).get("content_hash"),
+                            (result or {}).get("width"),
+                            (result or {}).get("height"),
+                            (result or {}).get("blurhash"),
+                            (result or {}).get("phash"),
+                            json.dumps((result or {}).get("variants", [])),
+                            error,
+                        )
+                        for _, url, result, error in batch.images
+                    ],
+                )
+                await cur.executemany(
+                    "INSERT INTO event_images (event_id, source_url) SELECT %s, %s"
+                    " WHERE EXISTS (SELECT 1 FROM events WHERE id = %s) ON CONFLICT DO NOTHING",
+                    [(str(event_id), url, str(event_id)) for event_id, url, _, _ in batch.images],
+                )
             if batch.progress:
                 await cur.executemany(
                     _UPSERT_PROGRESS,
@@ -625,6 +662,37 @@ class Store:
         )
         return [(event_id, record_from_json(record)) for event_id, record in rows]
 
+    async def processed_images(self) -> set[str]:
+        """Source URLs whose images were optimised already (a re-crawl skips them)."""
+        rows = await self.fetch_all("SELECT source_url FROM images WHERE error IS NULL")
+        return {url for (url,) in rows}
+
+    async def geocode_get(self, address: str) -> tuple[bool, dict[str, Any] | None]:
+        """(cached, result) for a normalised address; result None = known not found."""
+        rows = await self.fetch_all(
+            "SELECT result FROM geocode_cache WHERE address = %s", (address,)
+        )
+        return (True, rows[0][0]) if rows else (False, None)
+
+    async def geocode_put(self, address: str, result: dict[str, Any] | None) -> None:
+        """Remember a geocoder's answer (or that it found nothing) for an address."""
+        await self.execute(
+            "INSERT INTO geocode_cache (address, result) VALUES (%s, %s)"
+            " ON CONFLICT (address) DO UPDATE SET result = EXCLUDED.result, cached_at = now()",
+            (address, None if result is None else json.dumps(result, default=_json_default)),
+        )
+
+    async def provider_labelled(self) -> list[tuple[str, str | None, str | None]]:
+        """(title, description, provider category) of every stored provider record, for
+        retraining the classifier on the user's own data."""
+        rows = await self.fetch_all("SELECT record FROM event_sources WHERE record IS NOT NULL")
+        out = []
+        for (record,) in rows:
+            out.append(
+                (record.get("title") or "", record.get("description"), record.get("category"))
+            )
+        return out
+
     async def known_hashes(self, city: str) -> dict[tuple[str, str], str]:
         """(source, source_id) → content hash of every provider record stored for ``city``."""
         rows = await self.fetch_all(
@@ -694,11 +762,12 @@ class Store:
         end: dt.datetime | None = None,
         category: str | None = None,
         limit: int | None = None,
+        order: str = "start",
     ) -> list[dict[str, Any]]:
-        """Events ordered by start (TBA last), filtered; each a dict of EVENT_COLUMNS."""
-        return await self._run(self._events, city, start, end, category, limit)
+        """Events ordered by start (TBA last) or by quality, filtered; dicts of EVENT_COLUMNS."""
+        return await self._run(self._events, city, start, end, category, limit, order)
 
-    async def _events(self, city, start, end, category, limit) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    async def _events(self, city, start, end, category, limit, order) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
         where, params = [], []
         for clause, value in (
             ("city = %s", city),
@@ -712,7 +781,10 @@ class Store:
         sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY starts_at NULLS LAST, title, id"
+        if order == "quality":
+            sql += " ORDER BY quality_score DESC NULLS LAST, starts_at NULLS LAST, id"
+        else:
+            sql += " ORDER BY starts_at NULLS LAST, title, id"
         if limit is not None:
             sql += " LIMIT %s"
             params.append(limit)

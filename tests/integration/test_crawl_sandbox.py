@@ -71,7 +71,17 @@ def test_two_sandbox_crawls_of_every_source(
 ) -> None:
     """Two full sandbox crawls: every source, every Ticketmaster event past the paging cap,
     cross-source duplicates merged, no keys leaked, the second crawl only moves last_seen_at."""
-    crawl = ["crawl", "--city", "nyc", "--sandbox", "--progress", "log", "--log-format", "json"]
+    crawl = [
+        "crawl",
+        "--city",
+        "nyc",
+        "--sandbox",
+        "--no-images",
+        "--progress",
+        "log",
+        "--log-format",
+        "json",
+    ]
     first = run_scenescout(crawl, scenescout_env)
     assert first.returncode == 0, first.stderr
     [(events, distinct_keys)] = _query(
@@ -140,6 +150,7 @@ def test_sigint_stops_the_crawl_and_keeps_what_was_fetched(
             "--city",
             "nyc",
             "--sandbox",
+            "--no-images",
             "--progress",
             "log",
             "--log-format",
@@ -174,7 +185,16 @@ def test_a_second_crawl_of_the_city_exits_3(
     with psycopg.connect(database_url, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(hashtext('scenescout:crawl:nyc'))")
         result = run_scenescout(
-            ["crawl", "--city", "nyc", "--sandbox", "--progress", "none", *ONE_SOURCE],
+            [
+                "crawl",
+                "--city",
+                "nyc",
+                "--sandbox",
+                "--no-images",
+                "--progress",
+                "none",
+                *ONE_SOURCE,
+            ],
             scenescout_env,
         )
     assert result.returncode == 3
@@ -186,7 +206,17 @@ def test_events_reads_back_what_a_crawl_stored(
 ) -> None:
     """After a crawl, `events` prints a table and writes ICS and GeoJSON with true zones."""
     crawl = run_scenescout(
-        ["crawl", "--city", "nyc", "--sandbox", "--progress", "none", "--quiet", *ONE_SOURCE],
+        [
+            "crawl",
+            "--city",
+            "nyc",
+            "--sandbox",
+            "--no-images",
+            "--progress",
+            "none",
+            "--quiet",
+            *ONE_SOURCE,
+        ],
         scenescout_env,
     )
     assert crawl.returncode == 0, crawl.stderr
@@ -215,3 +245,56 @@ def test_events_reads_back_what_a_crawl_stored(
     lon, lat = collection["features"][0]["geometry"]["coordinates"]
     assert -75 < lon < -73
     assert 40 < lat < 41.5
+
+
+def test_a_crawl_processes_images_categories_and_quality(
+    database_url: str, scenescout_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Processing gives events optimised images, categories and quality; a re-crawl redoes none."""
+    crawl = [
+        "crawl",
+        "--city",
+        "miami",
+        "--sandbox",
+        "--progress",
+        "log",
+        "--log-format",
+        "json",
+        *ONE_SOURCE,
+    ]
+    first = run_scenescout(crawl, scenescout_env)
+    assert first.returncode == 0, first.stderr
+    [(stats,)] = _query(database_url, "SELECT stats FROM crawl_runs")
+    assert stats["processing"]["images"] > 100
+    [(images, with_variants)] = _query(
+        database_url,
+        "SELECT count(*), count(*) FILTER (WHERE jsonb_array_length(variants) >= 2) FROM images"
+        " WHERE error IS NULL",
+    )
+    assert images == stats["processing"]["images"]
+    assert with_variants == images
+    [(variants,)] = _query(database_url, "SELECT variants FROM images LIMIT 1")
+    media = Path(scenescout_env["SCENESCOUT_DATA_DIR"]) / "media"
+    for variant in variants:
+        assert (media / variant["path"]).is_file()
+        assert (media / variant["path"]).read_bytes()[8:12] == b"WEBP"
+    [(linked,)] = _query(database_url, "SELECT count(DISTINCT event_id) FROM event_images")
+    assert linked >= images
+    [(uncategorised, unscored)] = _query(
+        database_url,
+        "SELECT count(*) FILTER (WHERE category IS NULL),"
+        " count(*) FILTER (WHERE quality_score IS NULL) FROM events",
+    )
+    assert uncategorised == 0
+    assert unscored == 0
+    best = run_scenescout(
+        ["events", "--city", "miami", "--sort", "quality", "--format", "json", "--limit", "5"],
+        scenescout_env,
+    )
+    scores = [event["quality_score"] for event in json.loads(best.stdout)]
+    assert scores == sorted(scores, reverse=True)
+
+    second = run_scenescout(crawl, scenescout_env)
+    assert second.returncode == 0, second.stderr
+    [(again,)] = _query(database_url, "SELECT stats FROM crawl_runs ORDER BY id DESC LIMIT 1")
+    assert again["processing"]["images"] == 0

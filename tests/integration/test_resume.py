@@ -25,6 +25,7 @@ CRAWL = [
     "--city",
     "nyc",
     "--sandbox",
+    "--no-images",
     "--progress",
     "log",
     "--log-format",

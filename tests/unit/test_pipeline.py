@@ -33,7 +33,7 @@ class FakeStore:
     seen: set[str] = attrs.field(factory=set)
 
     async def write_batch(self, run_id, city, batch, *, before_commit=None):  # type: ignore[no-untyped-def]
-        events, rejects = batch.events, batch.rejects
+        events, rejects = [link.record for link in batch.events], batch.rejects
         if self.gate is not None:
             await self.gate.wait()
         await trio.lowlevel.checkpoint()
