@@ -46,8 +46,8 @@ The listed ids (``eventbrite_organizers``): the organization ids of the venue ho
 promoters, plus the organizer id of one promoter whose organization is not readable (404
 on ``/organizations/``, served by ``/organizers/``); ``deleted_organizer`` is an id that is
 404 on both (not listed, so that a sandbox crawl succeeds). One promoter is not listed
-at all: its events are reachable only through the listed venues (``eventbrite_venues``), whose listings also hold events of listed
-organizers, so a crawl sees some events twice.
+at all: its events are reachable only through the listed venues (``eventbrite_venues``),
+whose listings also hold events of listed organizers, so a crawl sees some events twice.
 
 Payload quirks: ids are numeric strings; coordinates are strings; ``start``/``end`` carry
 the naive local time, its zone and UTC; ``description`` only repeats the summary; about a
