@@ -362,8 +362,15 @@ class Store:
     def __init__(self, conn: psycopg.AsyncConnection[Any], url: str) -> None:
         self._conn = conn
         self.url = url
+        self._lock = trio.Lock()
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # One connection, one operation at a time: a transaction spans several awaits,
+        # and another task's statement must never land inside it.
+        async with self._lock:
+            return await self._run_unlocked(fn, *args)
+
+    async def _run_unlocked(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
             return await trio_asyncio.aio_as_trio(fn)(*args)
         except psycopg.OperationalError as exc:
@@ -381,20 +388,23 @@ class Store:
     async def _migrate(self) -> list[str]:
         applied: list[str] = []
         async with self._conn.cursor() as cur:
+            # A session-level lock: it outlives the commits below, and every migration
+            # commits before it is released, so a second process waiting on it sees them.
             await cur.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            await self._conn.commit()
             try:
                 await cur.execute(
                     "CREATE TABLE IF NOT EXISTS schema_migrations ("
                     " version int PRIMARY KEY, name text NOT NULL,"
                     " applied_at timestamptz NOT NULL DEFAULT now())"
                 )
-                await self._conn.commit()
                 await cur.execute("SELECT version FROM schema_migrations")
                 done = {row[0] for row in await cur.fetchall()}
+                await self._conn.commit()
                 for version, name, sql in _migrations():
                     if version in done:
                         continue
-                    async with self._conn.transaction():
+                    async with self._conn.transaction():  # no transaction is open: a real one
                         await cur.execute(sql)
                         await cur.execute(
                             "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
@@ -402,6 +412,7 @@ class Store:
                         )
                     applied.append(f"{version:04d}_{name}")
             finally:
+                await self._conn.rollback()  # nothing is left open when a migration failed
                 await cur.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
                 await self._conn.commit()
         return applied
