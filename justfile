@@ -27,3 +27,15 @@ lint: setup
 # normalisation and batched-upsert throughput (one run; read the ratios, not the seconds)
 bench events="20000": setup
     {{py}} bench/ingest_store.py --events {{events}}
+
+# precision and recall of de-duplication on the labelled pairs in fixtures/dedup/
+eval-dedup: setup
+    {{py}} bench/eval_dedup.py
+
+# macro-F1 of the category classifier on a held-out split of fixtures/classify/
+eval-classify: setup
+    {{py}} bench/eval_classify.py
+
+# image throughput: the worker pool against plain Pillow in one process
+bench-images: setup
+    {{py}} bench/images_pool.py

@@ -30,7 +30,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="The loopback provider emulator.", no_args_is_help=True)
+model_app = typer.Typer(help="The category classifier.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(model_app, name="model")
 app.add_typer(sandbox_app, name="sandbox")
 
 
@@ -401,6 +403,16 @@ def doctor(
 
     ok = run(commands.doctor, _settings_or_exit(database_url=db))
     raise typer.Exit(0 if ok else 1)
+
+
+@model_app.command("train")
+def model_train(
+    db: Annotated[str | None, typer.Option("--db", help="PostgreSQL URL.")] = None,
+) -> None:
+    """Retrain the category classifier on your own provider-labelled events."""
+    from . import commands
+
+    run(commands.train_model, _settings_or_exit(database_url=db))
 
 
 @db_app.command("migrate")

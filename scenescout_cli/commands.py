@@ -220,6 +220,40 @@ def show_cities() -> None:
     _console.print(table)
 
 
+async def train_model(settings: Settings) -> None:
+    """Retrain the category classifier on the labelled set plus the stored events that
+    their providers categorised; crawls use the result from then on."""
+    from .enrich.classify import category_from_provider, train_from_events
+    from .store import open_store
+
+    async with open_store(settings) as store:
+        rows = await store.provider_labelled()
+    path = settings.data_dir / "models" / "classifier.joblib"
+
+    def train() -> int:
+        from .model import Event
+
+        labelled = []
+        for title, description, category in rows:
+            event = Event(
+                source="ticketmaster",
+                source_id="-",
+                title=title,
+                starts_at=None,
+                timezone=None,
+                description=description,
+                category=category,
+            )
+            labelled.append((title, description, category_from_provider(event)))
+        model = train_from_events(labelled)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(path)
+        return sum(1 for *_, c in labelled if c)
+
+    used = await trio.to_thread.run_sync(train)
+    _console.print(f"trained on the labelled set and {used:,} provider-labelled events: {path}")
+
+
 async def migrate(settings: Settings) -> None:
     from .store import open_store
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import trio
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -113,9 +114,45 @@ def stages_table(stats: RunStats) -> Table:
     return table
 
 
+def workers_table(stats: RunStats) -> Table | None:
+    """The subprocess pool: each worker's state, jobs, mean time, error rate, heartbeat."""
+    if stats.pool is None:
+        return None
+    pool = stats.pool.stats
+    enrich = stats.enrich
+    title = (
+        f"workers  {pool.running}/{pool.size} busy · {pool.queued} waiting · {pool.done} done"
+        f" · {pool.retried} retried · {pool.quarantined} quarantined"
+    )
+    if enrich is not None:
+        title += (
+            f"  |  images {enrich.images} ok, {enrich.images_failed} failed, "
+            f"{enrich.images_skipped} known · classified {enrich.classified} · "
+            f"geocoded {enrich.geocoded} · venue coords {enrich.from_venue}"
+        )
+    table = Table(title=title, title_justify="left", expand=False, pad_edge=False)
+    for column in ("worker", "state", "jobs", "mean", "errors", "heartbeat"):
+        table.add_column(column, justify="left" if column in {"worker", "state"} else "right")
+    now = trio.current_time()
+    for worker in pool.workers:
+        beat = "—" if worker.last_heartbeat is None else f"{now - worker.last_heartbeat:.1f}s ago"
+        table.add_row(
+            f"#{worker.slot}",
+            Text(worker.state, style={"busy": "cyan", "error": "red"}.get(worker.state, "dim")),
+            str(worker.jobs),
+            f"{worker.mean_seconds * 1000:.0f} ms",
+            f"{worker.error_rate:.0%}",
+            beat,
+        )
+    return table
+
+
 def live_body(stats: RunStats) -> RenderableType:
     """What the live view shows on each refresh."""
     parts: list[RenderableType] = [header(stats), sources_table(stats), stages_table(stats)]
+    workers = workers_table(stats)
+    if workers is not None:
+        parts.append(workers)
     for notice in stats.notices[-3:]:
         parts.append(Text(f"• {notice}", style="yellow"))
     return Group(*parts)
@@ -136,7 +173,18 @@ def summary(stats: RunStats) -> RenderableType:
         ("  seen again", f"{stats.updated:,}"),
         ("events per second", f"{stats.events_per_second():,.1f}"),
         ("rejected", ", ".join(f"{k} {v}" for k, v in stats.rejected.most_common()) or "0"),
+        ("merged across sources", f"{stats.merged_across_sources:,}"),
+        ("venues", f"{stats.venues:,}"),
     ]
+    if stats.enrich is not None:
+        e = stats.enrich
+        rows.append(
+            (
+                "images",
+                f"{e.images:,} optimised, {e.images_failed} failed, {e.images_skipped:,} known",
+            )
+        )
+        rows.append(("places", f"{e.from_venue} from venues, {e.geocoded} geocoded"))
     for s in stats.sources.values():
         rows.append(
             (
