@@ -3,9 +3,7 @@
 Small buffers: back-pressure, not buffering, keeps memory flat however large the city.
 """
 
-#: planner → discovery: queries waiting for a fetcher.
-QUERIES = 16
-#: per source, discovery dispatcher → that source's fetchers.
+#: planner → discovery, per source: queries waiting for that source's fetchers.
 SOURCE_QUERIES = 4
 #: discovery → ingestion: pages of raw records (each up to a provider page, e.g. 200).
 RAW_PAGES = 8

@@ -13,7 +13,7 @@ once; pages already sent downstream are stored.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 import trio
@@ -50,39 +50,37 @@ class SourceRuntime:
 
 async def discover(
     runtimes: dict[str, SourceRuntime],
-    queries: trio.MemoryReceiveChannel[Query],
+    plans: Mapping[str, Sequence[Query]],
     raw: trio.MemorySendChannel[RawPage | QuerySplit],
     *,
     on_stop: Callable[[str], None] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Dispatch each query to its source's fetchers; return when all are done.
+    """Run every source's planned queries; return when all sources are done.
 
-    Closes ``raw`` when every source has finished, which ends ingestion.
-    ``on_stop`` hears why a source stopped early (a one-line notice).
+    Each source has its own bounded query channel fed by its own planner task, so a
+    slow source (an hourly rate limit) never holds up the others. Closes ``raw`` when
+    every source has finished, which ends ingestion. ``on_stop`` hears why a source
+    stopped early (a one-line notice).
     """
-    async with queries, raw, trio.open_nursery() as nursery:
-        inboxes: dict[str, trio.MemorySendChannel[Query]] = {}
+    async with raw, trio.open_nursery() as nursery:
         for name, runtime in runtimes.items():
             send, recv = trio.open_memory_channel[Query](capacities.SOURCE_QUERIES)
-            inboxes[name] = send
+            nursery.start_soon(_feed, plans.get(name, ()), send, name=f"plan:{name}")
             nursery.start_soon(
                 _run_source, runtime, recv, raw.clone(), on_stop, name=f"source:{name}"
             )
         task_status.started()
-        try:
-            async for query in queries:
-                inbox = inboxes.get(query.source)
-                if inbox is None:
-                    continue
-                try:
-                    await inbox.send(query)
-                except trio.BrokenResourceError:
-                    # the source stopped (auth or quota): its remaining queries are moot
-                    del inboxes[query.source]
-        finally:
-            for inbox in inboxes.values():
-                inbox.close()
+
+
+async def _feed(queries: Sequence[Query], inbox: trio.MemorySendChannel[Query]) -> None:
+    """Hand a source its queries as its fetchers take them."""
+    async with inbox:
+        for query in queries:
+            try:
+                await inbox.send(query)
+            except trio.BrokenResourceError:
+                return  # the source stopped (auth, quota, breaker): the rest are moot
 
 
 async def _run_source(

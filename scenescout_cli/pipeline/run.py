@@ -5,8 +5,8 @@
                  ├─ progress sink (live view | log lines | nothing)
                  └─ pipeline nursery
                       planner ─► discovery ─► ingestion ─► processing ─► storage
-                      (planner and discovery run under the discovery cancel scope,
-                       which also carries the --max-duration deadline)
+                      (one query channel per source; discovery runs under the
+                       discovery cancel scope, which also carries --max-duration)
 
 Completion flows downstream: each stage closes its send side when its input ends.
 When discovery is cancelled the later stages drain what was fetched into the
@@ -257,7 +257,6 @@ async def run_pipeline(
     ``plan_id`` makes storage commit query progress (for crash-safe resume);
     ``known_hashes`` lets ingestion skip records unchanged since the last crawl.
     """
-    query_send, query_recv = trio.open_memory_channel[Query](capacities.QUERIES)
     raw_send, raw_recv = trio.open_memory_channel[RawPage | QuerySplit](capacities.RAW_PAGES)
     event_send, event_recv = trio.open_memory_channel[Item](capacities.EVENTS)
     store_send, store_recv = trio.open_memory_channel[Item](capacities.STORE)
@@ -287,61 +286,42 @@ async def run_pipeline(
             _discovery_group,
             discovery_scope,
             runtimes,
-            city,
-            window,
+            plan_queries(runtimes, city, window, stats),
             stats,
-            query_send,
-            query_recv,
             raw_send,
         )
 
 
-async def plan_queries(
-    runtimes: dict[str, SourceRuntime],
-    city: City,
-    window: Window,
-    out: trio.MemorySendChannel[Query],
-    stats: RunStats,
-    *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Send each source's initial queries; closes ``out`` when done."""
-    async with out:
-        task_status.started()
-        for name, runtime in runtimes.items():
-            for query in runtime.adapter.plan(city, window):
-                stats.source(name).queries_planned += 1
-                await out.send(query)
+def plan_queries(
+    runtimes: dict[str, SourceRuntime], city: City, window: Window, stats: RunStats
+) -> dict[str, list[Query]]:
+    """The planner: each source's initial queries for the city and window. Pure.
+
+    Queries that turn out to exceed a paging cap are split later, in discovery.
+    """
+    plans = {name: runtime.adapter.plan(city, window) for name, runtime in runtimes.items()}
+    for name, queries in plans.items():
+        stats.source(name).queries_planned += len(queries)
+    return plans
 
 
 async def _discovery_group(
     scope: trio.CancelScope,
     runtimes: dict[str, SourceRuntime],
-    city: City,
-    window: Window,
+    plans: dict[str, list[Query]],
     stats: RunStats,
-    query_send: trio.MemorySendChannel[Query],
-    query_recv: trio.MemoryReceiveChannel[Query],
     raw_send: trio.MemorySendChannel[RawPage | QuerySplit],
 ) -> None:
-    """Planner and discovery under ``scope`` (SIGINT, --max-duration).
+    """Discovery under ``scope`` (SIGINT, --max-duration).
 
-    The channels are closed even when the scope was cancelled before either stage
+    The raw channel is closed even when the scope was cancelled before discovery
     began, so the later stages always see the end of their input.
     """
     try:
         with scope:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(
-                    functools.partial(discover, on_stop=stats.notice),
-                    runtimes,
-                    query_recv,
-                    raw_send,
-                )
-                nursery.start_soon(plan_queries, runtimes, city, window, query_send, stats)
+            await discover(runtimes, plans, raw_send, on_stop=stats.notice)
     finally:
-        for channel in (query_send, query_recv, raw_send):
-            channel.close()
+        raw_send.close()
 
 
 async def _watch_signals(

@@ -120,17 +120,24 @@ def workers_table(stats: RunStats) -> Table | None:
         return None
     pool = stats.pool.stats
     enrich = stats.enrich
-    title = (
-        f"workers  {pool.running}/{pool.size} busy · {pool.queued} waiting · {pool.done} done"
+    caption = (
+        f"{pool.running}/{pool.size} busy · {pool.queued} waiting · {pool.done} done"
         f" · {pool.retried} retried · {pool.quarantined} quarantined"
     )
     if enrich is not None:
-        title += (
-            f"  |  images {enrich.images} ok, {enrich.images_failed} failed, "
+        caption += (
+            f"\nimages {enrich.images} ok, {enrich.images_failed} failed, "
             f"{enrich.images_skipped} known · classified {enrich.classified} · "
             f"geocoded {enrich.geocoded} · venue coords {enrich.from_venue}"
         )
-    table = Table(title=title, title_justify="left", expand=False, pad_edge=False)
+    table = Table(
+        title="workers",
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+        expand=False,
+        pad_edge=False,
+    )
     for column in ("worker", "state", "jobs", "mean", "errors", "heartbeat"):
         table.add_column(column, justify="left" if column in {"worker", "state"} else "right")
     now = trio.current_time()
