@@ -10,7 +10,7 @@ import httpx
 import trio
 import trio.testing
 
-from scenescout_cli.model import Event, Reject
+from scenescout_cli.model import Event, Query, Reject
 from scenescout_cli.pipeline import capacities
 from scenescout_cli.pipeline.discovery import SourceRuntime
 from scenescout_cli.pipeline.run import run_pipeline
@@ -196,3 +196,51 @@ async def test_storage_flushes_a_partial_batch_after_its_max_age(
         assert len(store.batches) == 1
         await send.aclose()
     assert stats.batches == 1
+
+
+class _SlowAdapter(FakeAdapter):
+    """A second source whose provider never answers, with many queries planned."""
+
+    name = "eventbrite"
+
+    def plan(self, city, window):  # type: ignore[no-untyped-def]
+        return [Query(self.name, city.area, window, target=f"organizer:{n}") for n in range(20)]
+
+    def request(self, query, cursor):  # type: ignore[no-untyped-def]
+        request = super().request(query, cursor)
+        return attrs.evolve(request, path="/slow")
+
+
+async def test_a_stalled_source_does_not_hold_up_the_others(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """While one source's provider never answers, another source still crawls to the end."""
+    from scenescout_cli.model import Window
+
+    api = FakeApi.spread(40)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/slow"):
+            await trio.sleep_forever()
+        return await api.handler(request)
+
+    store = FakeStore()
+    stats = RunStats(city=CITY.slug)
+    window = Window(T0, T0 + dt.timedelta(days=WINDOW_DAYS))
+    scope = trio.CancelScope(deadline=trio.current_time() + 3600)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        runtimes = _runtime(http, stats)
+        slow = _SlowAdapter()
+        runtimes = {
+            slow.name: SourceRuntime(
+                slow,
+                attrs.evolve(runtimes["ticketmaster"].client, adapter=slow),
+                stats.source(slow.name),
+                query_timeout=10_000,
+            ),
+            **runtimes,
+        }
+        await run_pipeline(store, 1, CITY, window, runtimes, stats, scope)
+    assert stats.source("ticketmaster").state == "done"
+    assert len({e.source_id for e in store.events}) == 40
+    assert stats.source("eventbrite").records == 0
