@@ -63,12 +63,17 @@ def _window(url: str) -> tuple[object, object]:
 
 
 def _content(url: str, start: object, end: object) -> list[tuple[object, ...]]:
-    """What a crawl decided about the events in [start, end), without its own timestamps."""
+    """What a crawl decided about the events in [start, end), without its own timestamps.
+
+    The sandbox's port shows in its image URLs (and so in the records' hashes); it is
+    the same from crawl to crawl unless the port was busy, so it is left out.
+    """
     return _query(
         url,
-        "SELECT es.source, es.source_id, es.content_hash, e.title, e.starts_at, e.ends_at,"
+        "SELECT es.source, es.source_id, e.id, e.title, e.starts_at, e.ends_at,"
         " e.timezone, e.venue_name, e.address, e.lat, e.lon, e.category, e.price_min,"
-        " e.price_max, e.status, e.url, e.image_url, e.description"
+        " e.price_max, e.status, e.url, regexp_replace(e.image_url, ':[0-9]+/', ':PORT/'),"
+        " e.description, e.quality_score"
         " FROM events e JOIN event_sources es ON es.event_id = e.id"
         " WHERE e.starts_at >= %s AND e.starts_at < %s ORDER BY es.source, es.source_id",
         (start, end),
