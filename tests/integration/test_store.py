@@ -133,3 +133,37 @@ def test_two_processes_start_the_embedded_server_at_once(
     for proc, (out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
         assert "embedded" in out
+
+
+async def test_the_geocode_cache_remembers_found_and_not_found(database_url: str) -> None:
+    """The database cache answers a second lookup, including "nothing found", without a call."""
+    from scenescout_cli.enrich.geocode import MISSING, GeocodeResult, GeocodeService
+    from scenescout_cli.pipeline.enrichment import StoreGeocodeCache
+
+    settings = load_settings(
+        {"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"}
+    )
+
+    class CountingClient:
+        calls = 0
+
+        async def fetch_page(self, query, cursor):  # type: ignore[no-untyped-def]
+            from scenescout_cli.model import Page
+
+            CountingClient.calls += 1
+            found = "Steel" in (query.target or "")
+            record = GeocodeResult(40.7193, -73.9387, "rooftop", {}).as_record()
+            return Page([record] if found else [], None)
+
+    async with open_store(settings) as store:
+        cache = StoreGeocodeCache(store)
+        assert await cache.get("nowhere") is MISSING
+        service = GeocodeService(CountingClient(), cache)
+        first = await service.geocode("Brooklyn Steel, 319 Frost St, Brooklyn")
+        missing = await service.geocode("Nowhere Hall, 1 Imaginary Rd")
+        calls = CountingClient.calls
+        again = GeocodeService(CountingClient(), StoreGeocodeCache(store))
+        assert await again.geocode("Brooklyn Steel, 319 Frost St, Brooklyn") == first
+        assert await again.geocode("Nowhere Hall, 1 Imaginary Rd") is None
+        assert missing is None
+        assert CountingClient.calls == calls
