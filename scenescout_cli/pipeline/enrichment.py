@@ -95,7 +95,7 @@ async def open_enricher(
                 media_dir=settings.media_dir,
                 allow_private=settings.allow_private_network,
                 known=await store.processed_images(),
-                workers=max(2, pool.limiter.total_tokens * 2),
+                workers=max(2, int(pool.limiter.total_tokens) * 2),
             )
         yield Enricher(
             pool=pool,

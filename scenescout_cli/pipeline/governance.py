@@ -59,7 +59,7 @@ async def build_runtimes(
         adapter = source.adapter
         policy = settings.policy(name)
         rate = rate_override or policy.rate_per_second or adapter.rate_per_second * RATE_MARGIN
-        burst = policy.rate_burst or getattr(adapter, "rate_burst", 1.0)
+        burst = float(policy.rate_burst or getattr(adapter, "rate_burst", None) or 1.0)
         bucket = TokenBucket(rate, burst=burst)
         limit = (
             policy.daily_quota
