@@ -57,11 +57,10 @@ Decisions where the notes are UNCERTAIN or silent:
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 import zoneinfo
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeGuard
+from typing import Any, ClassVar
 
 import attrs
 
@@ -74,6 +73,12 @@ from ..errors import (
 )
 from ..model import City, Event, Page, Query, Window
 from .base import ApiRequest
+from .fields import as_dict as _dict
+from .fields import is_int as _is_int
+from .fields import number as _number
+from .fields import shown as _shown
+from .fields import text as _text
+from .fields import upper as _upper
 
 __all__ = ["EventbriteSource"]
 
@@ -547,42 +552,6 @@ _MINOR_DIGITS = {
     **dict.fromkeys(("PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
 }
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _is_int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _text(value: Any) -> str | None:
-    """A stripped, non-empty string, else None."""
-    if isinstance(value, str):
-        return value.strip() or None
-    return None
-
-
-def _upper(value: str | None) -> str | None:
-    return value.upper() if value is not None else None
-
-
-def _number(value: Any) -> float | None:
-    """A finite float from a JSON number or numeric string, else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _shown(value: Any) -> str:
-    """A short repr of a provider value for reject details."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:59] + "…"
 
 
 # ---- time

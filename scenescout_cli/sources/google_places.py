@@ -75,6 +75,9 @@ from ..errors import (
 from ..model import Area, City, Page, Query, Venue, Window
 from ..pipeline.planner import quarter_areas
 from .base import ApiRequest
+from .fields import as_dict as _dict
+from .fields import as_list as _list
+from .fields import text as _text
 
 __all__ = [
     "FIELD_MASK",
@@ -422,21 +425,6 @@ def _bad_body(what: str) -> UpstreamError:
 
 
 # --------------------------------------------------------------------------- records
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str | None:
-    """A stripped, non-empty string, else None."""
-    if isinstance(value, str):
-        return value.strip() or None
-    return None
 
 
 def _number(value: Any) -> float | None:

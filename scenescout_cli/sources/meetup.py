@@ -81,6 +81,10 @@ from ..errors import (
 )
 from ..model import City, Event, Page, Query, Window
 from .base import ApiRequest
+from .fields import as_dict as _dict
+from .fields import as_list as _list
+from .fields import shown as _shown
+from .fields import text as _text
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "SEARCH_PHRASES", "MeetupSource"]
 
@@ -587,33 +591,12 @@ _US_ZIP = re.compile(r"\d{5}(?:-\d{4})?")
 _POSTAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]{1,9}")
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str | None:
-    """A stripped, non-empty string, else None."""
-    if isinstance(value, str):
-        return value.strip() or None
-    return None
-
-
 def _number(value: Any) -> float | None:
     """A finite float from a JSON number, else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     number = float(value)
     return number if math.isfinite(number) else None
-
-
-def _shown(value: Any) -> str:
-    """A short repr of a provider value for reject details."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _http_url(value: Any) -> str | None:
