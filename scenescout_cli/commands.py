@@ -19,7 +19,8 @@ from rich.table import Table
 from .config import Settings
 from .errors import ConfigError, ScenescoutError
 
-_console = Console()
+# A pipe has no width: give tables room instead of folding them into 80 columns.
+_console = Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _zone_for(city: str | None) -> dt.tzinfo:

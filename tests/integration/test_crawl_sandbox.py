@@ -298,3 +298,91 @@ def test_a_crawl_processes_images_categories_and_quality(
     assert second.returncode == 0, second.stderr
     [(again,)] = _query(database_url, "SELECT stats FROM crawl_runs ORDER BY id DESC LIMIT 1")
     assert again["processing"]["images"] == 0
+
+
+def test_doctor_probes_each_key_against_a_running_sandbox(
+    scenescout_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`doctor` makes one cheap call per key: exit 0 against the sandbox, 1 for a refused key."""
+    server = subprocess.Popen(
+        [scenescout_executable(), "sandbox", "serve", "--port", "0", "--city", "nyc"],
+        env=scenescout_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        env = dict(scenescout_env)
+        for line in server.stdout:
+            if line.strip().startswith("export "):
+                name, _, value = line.strip().removeprefix("export ").partition("=")
+                env[name] = value
+            if line.startswith("Ctrl-C"):
+                break
+        assert "TICKETMASTER_API_KEY" in env
+        healthy = run_scenescout(["doctor"], env)
+        assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+        assert "source ticketmaster" in healthy.stdout
+        assert "key accepted" in healthy.stdout
+        refused = run_scenescout(["doctor"], {**env, "TICKETMASTER_API_KEY": "not-a-key"})
+        assert refused.returncode == 1
+        assert "FAIL" in refused.stdout
+        assert "not-a-key" not in refused.stdout + refused.stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+
+
+def test_metrics_file_and_rejects_after_a_crawl(
+    database_url: str, scenescout_env: dict[str, str], tmp_path: Path
+) -> None:
+    """--metrics-file holds the run's figures; a locked crawl still writes its exit code;
+    `rejects` lists what a hostile provider broke; `model train` retrains the classifier."""
+    metrics = tmp_path / "textfile" / "scenescout.prom"
+    crawl = run_scenescout(
+        [
+            "crawl",
+            "--city",
+            "nyc",
+            "--sandbox",
+            "--no-images",
+            "--progress",
+            "none",
+            "--sandbox-faults",
+            "hostile",
+            "--max-duration",
+            "15s",
+            *ONE_SOURCE,
+            "--metrics-file",
+            str(metrics),
+        ],
+        scenescout_env,
+    )
+    assert crawl.returncode == 1, crawl.stderr
+    text = metrics.read_text()
+    assert 'scenescout_last_run_exit_code{city="nyc"} 1' in text
+    assert 'scenescout_last_run_status{city="nyc",status="partial"} 1' in text
+    assert 'scenescout_source_requests{city="nyc",source="ticketmaster"}' in text
+
+    listed = run_scenescout(["rejects", "--json", "--limit", "5"], scenescout_env)
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert rows
+    assert {row["reason"] for row in rows} <= {"missing_title", "missing_start", "bad_date"}
+    table = run_scenescout(["rejects"], scenescout_env)
+    assert "missing_title" in table.stdout
+
+    with psycopg.connect(database_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtext('scenescout:crawl:nyc'))")
+        locked = run_scenescout(
+            ["crawl", "--city", "nyc", "--sandbox", *ONE_SOURCE, "--metrics-file", str(metrics)],
+            scenescout_env,
+        )
+    assert locked.returncode == 3
+    assert 'scenescout_last_run_exit_code{city="nyc"} 3' in metrics.read_text()
+
+    trained = run_scenescout(["model", "train"], scenescout_env)
+    assert trained.returncode == 0, trained.stderr
+    model = Path(scenescout_env["SCENESCOUT_DATA_DIR"]) / "models" / "classifier.joblib"
+    assert model.is_file()
