@@ -71,7 +71,7 @@ async def build_runtimes(
             name,
             limit,
             used_before=await store.quota_used(name, key_id, today),
-            reserve=max(1, int((limit or 0) * QUOTA_RESERVE)) if limit else 0,
+            reserve_share=QUOTA_RESERVE,
         )
         breaker = CircuitBreaker(
             name, threshold=policy.breaker_threshold, cooldown=policy.breaker_cooldown

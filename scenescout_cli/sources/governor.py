@@ -111,28 +111,39 @@ class QuotaBudget:
     """The day's request quota of one source.
 
     ``used_before`` comes from the ledger in the database (earlier runs today);
-    every request of this run counts, error responses too. ``reserve`` requests are
-    kept back so that a stopped source never runs the provider's quota to zero.
+    every request of this run counts, error responses too. A reserve is kept back so
+    that a stopped source never runs the provider's quota to zero: ``reserve``
+    requests when given, else ``reserve_share`` of each limit — ours, and the
+    provider's own as its headers state it (``Rate-Limit``, ``RateLimit-DailyLimit``).
     """
 
     source: str
     daily_limit: int | None
     used_before: int = 0
-    reserve: int = 0
+    reserve: int | None = None
+    reserve_share: float = 0.01
     used: int = 0
     errors: int = 0
     flushed_used: int = 0
     flushed_errors: int = 0
     provider_remaining: int | None = None
+    provider_limit: int | None = None
     provider_reset: dt.datetime | None = None
+
+    def _reserve(self, limit: int | None) -> int:
+        if self.reserve is not None:
+            return self.reserve
+        return max(1, int(limit * self.reserve_share)) if limit else 1
 
     def remaining(self) -> int | None:
         """Requests left before we stop, or None when unlimited and unknown."""
         left: list[int] = []
         if self.daily_limit is not None:
-            left.append(self.daily_limit - self.used_before - self.used - self.reserve)
+            used = self.used_before + self.used
+            left.append(self.daily_limit - used - self._reserve(self.daily_limit))
         if self.provider_remaining is not None:
-            left.append(self.provider_remaining - self.reserve)
+            limit = self.provider_limit or self.provider_remaining
+            left.append(self.provider_remaining - self._reserve(limit))
         return min(left) if left else None
 
     def check(self) -> None:
@@ -154,6 +165,9 @@ class QuotaBudget:
 
     def observe_headers(self, headers: Mapping[str, str]) -> None:
         """Read the provider's own quota headers (Ticketmaster's and Yelp's)."""
+        limit = headers.get("Rate-Limit") or headers.get("RateLimit-DailyLimit")
+        if limit is not None and limit.strip().isdigit():
+            self.provider_limit = int(limit)
         remaining = headers.get("Rate-Limit-Available") or headers.get("RateLimit-Remaining")
         if remaining is not None and remaining.strip().isdigit():
             self.provider_remaining = int(remaining)

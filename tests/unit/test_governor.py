@@ -219,3 +219,14 @@ async def test_waiters_in_half_open_follow_the_probe(
         await trio.sleep(1.0)
         breaker.success()
     assert admitted == [5.0, 6.0, 6.0]
+
+
+async def test_the_reserve_follows_each_limit() -> None:
+    """A large configured quota does not swallow a smaller provider quota's reserve."""
+    budget = QuotaBudget("fake", daily_limit=1_000_000)
+    budget.observe_headers({"Rate-Limit": "5000", "Rate-Limit-Available": "4999"})
+    assert budget.remaining() == 4999 - 50
+    budget.check()
+    budget.observe_headers({"Rate-Limit-Available": "50"})
+    with pytest.raises(SourceQuotaError):
+        budget.check()
