@@ -24,9 +24,22 @@ lint: setup
     {{venv}}/bin/ruff check scenescout_cli tests bench
     {{venv}}/bin/mypy scenescout_cli
 
+# the benchmark suite: full crawls of a sandbox served by its own process, against the
+# floor (fetch + parse + COPY); JSON and markdown under bench/results/
+bench sizes="10000,100000": setup
+    {{py}} bench/suite.py --sizes {{sizes}}
+
 # normalisation and batched-upsert throughput (one run; read the ratios, not the seconds)
-bench events="20000": setup
+bench-store events="20000": setup
     {{py}} bench/ingest_store.py --events {{events}}
+
+# de-duplication cost at 10k and 100k events (linear growth)
+bench-dedup: setup
+    {{py}} bench/dedup_scale.py
+
+# classification events per second in the worker pool's job function
+bench-classify: setup
+    {{py}} bench/classify_speed.py
 
 # precision and recall of de-duplication on the labelled pairs in fixtures/dedup/
 eval-dedup: setup
