@@ -669,6 +669,7 @@ class DedupIndex:
         self._records: dict[tuple[str, str], tuple[Hashable, _Features, list[Hashable]]] = {}
         self._blocks: dict[Hashable, dict[tuple[str, str], Hashable]] = {}
         self._order: dict[Hashable, int] = {}
+        self._members: dict[Hashable, set[tuple[str, str]]] = {}
         # match() then add() of the same record is the common path: compute once.
         self._last: tuple[Event, _Features] | None = None
 
@@ -685,6 +686,7 @@ class DedupIndex:
         for block in blocks:
             self._blocks.setdefault(block, {})[identity] = key
         self._records[identity] = (key, features, blocks)
+        self._members.setdefault(key, set()).add(identity)
         self._order.setdefault(key, len(self._order))
 
     def match(self, event: Event) -> Hashable | None:
@@ -704,6 +706,19 @@ class DedupIndex:
                 score = _score(features, self._records[identity][1])
                 if score is not None and score > best.get(key, -1.0):
                     best[key] = score
+        # Complete linkage: a record joins a canonical event only if it is the same
+        # event as every record already in it, so that which records end up together
+        # depends far less on the order they arrive in (A~C and B~C but not A~B must
+        # not become one event because C came first).
+        for key in list(best):
+            for identity in self._members.get(key, ()):
+                if identity not in seen:
+                    self.comparisons += 1
+                score = _score(features, self._records[identity][1])
+                if score is None:
+                    del best[key]
+                    break
+                best[key] = min(best[key], score)
         if not best:
             return None
         return min(best, key=functools.cmp_to_key(self._better(best)))
@@ -730,6 +745,9 @@ class DedupIndex:
         old = self._records.pop(identity, None)
         if old is None:
             return
+        members = self._members.get(old[0])
+        if members is not None:
+            members.discard(identity)
         for block in old[2]:
             members = self._blocks.get(block)
             if members is not None:

@@ -58,10 +58,18 @@ def _window(url: str) -> tuple[object, object]:
 
 
 def _content(url: str, start: object, end: object) -> list[tuple[object, ...]]:
+    """Every provider record of the window as stored (its normalised form).
+
+    Records, not canonical events: retries reorder pages, and which records a
+    de-duplication chain groups can depend on the order they arrive in (see
+    enrich/dedup.py); what faults must not change is which records are stored and how.
+    """
     return _query(
         url,
-        "SELECT es.source, es.source_id, e.title, e.starts_at, e.venue_name, e.lat, e.lon,"
-        " e.status, e.url FROM events e JOIN event_sources es ON es.event_id = e.id"
+        "SELECT es.source, es.source_id, es.record->>'title', es.record->>'starts_at',"
+        " es.record->>'venue_name', es.record->>'lat', es.record->>'lon',"
+        " es.record->>'status', es.record->>'url', es.content_hash"
+        " FROM event_sources es JOIN events e ON es.event_id = e.id"
         " WHERE e.starts_at >= %s AND e.starts_at < %s ORDER BY es.source, es.source_id",
         (start, end),
     )
