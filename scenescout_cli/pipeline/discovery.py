@@ -183,13 +183,14 @@ async def run_query(
         total_pages = min(-(-page.total // size), -(-adapter.page_cap // size))
     while True:
         fetched_at = dt.datetime.now(dt.UTC)
-        stats.pages += 1
-        stats.records += len(page.records)
         stats.activity = _activity(query, number, total_pages)
         waited_from = trio.current_time()
         await raw.send(
             RawPage(adapter.name, query, number, page.records, fetched_at, page.next_cursor)
         )
+        # counted once handed on: a page dropped by cancellation mid-send is not "fetched"
+        stats.pages += 1
+        stats.records += len(page.records)
         deadline += trio.current_time() - waited_from
         if page.next_cursor is None:
             break
