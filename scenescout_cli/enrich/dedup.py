@@ -745,9 +745,7 @@ class DedupIndex:
         old = self._records.pop(identity, None)
         if old is None:
             return
-        members = self._members.get(old[0])
-        if members is not None:
-            members.discard(identity)
+        self._members.get(old[0], set()).discard(identity)
         for block in old[2]:
             members = self._blocks.get(block)
             if members is not None:

@@ -76,6 +76,7 @@ from .base import ApiRequest
 from .fields import as_dict as _dict
 from .fields import is_int as _is_int
 from .fields import number as _number
+from .fields import parse_utc as _parse_utc
 from .fields import shown as _shown
 from .fields import text as _text
 from .fields import upper as _upper
@@ -588,23 +589,6 @@ def _instant(part: dict[str, Any], where: str) -> dt.datetime | None:
         return local.replace(tzinfo=_zone(name)).astimezone(dt.UTC)
     except OverflowError:
         raise RecordRejected("bad_date", f"{where} is out of range") from None
-
-
-def _parse_utc(value: Any, where: str) -> dt.datetime:
-    """A ``...Z`` instant; a value without an offset is taken as UTC."""
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=dt.UTC)
-            try:
-                return parsed.astimezone(dt.UTC)
-            except OverflowError:
-                pass
-    raise RecordRejected("bad_date", f"{where} {_shown(value)} is not an ISO-8601 instant")
 
 
 def _parse_local(value: Any, where: str) -> dt.datetime:

@@ -6,8 +6,11 @@ adapter expects, or None (or an empty container). Pure.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any, TypeGuard
+
+from ..errors import RecordRejected
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -51,3 +54,23 @@ def shown(value: Any) -> str:
     """A short repr of a provider value for reject details."""
     rendered = repr(value)
     return rendered if len(rendered) <= 60 else rendered[:59] + "…"
+
+
+def parse_utc(value: Any, where: str) -> dt.datetime:
+    """An ISO-8601 instant (``...Z``); a value without an offset is taken as UTC.
+
+    RecordRejected("bad_date") otherwise.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.UTC)
+            try:
+                return parsed.astimezone(dt.UTC)
+            except OverflowError:
+                pass
+    raise RecordRejected("bad_date", f"{where} {shown(value)} is not an ISO-8601 instant")

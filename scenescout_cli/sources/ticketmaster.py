@@ -49,6 +49,7 @@ from .fields import as_dict as _dict
 from .fields import as_list as _list
 from .fields import is_int as _is_int
 from .fields import number as _number
+from .fields import parse_utc as _parse_utc
 from .fields import shown as _shown
 from .fields import text as _text
 from .fields import upper as _upper
@@ -497,23 +498,6 @@ def _instant(
         return local.astimezone(dt.UTC)
     except OverflowError:
         raise RecordRejected("bad_date", f"{where} is out of range") from None
-
-
-def _parse_utc(value: Any, where: str) -> dt.datetime:
-    """An ISO-8601 instant (``...Z``); a value without offset is taken as UTC."""
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=dt.UTC)
-            try:
-                return parsed.astimezone(dt.UTC)
-            except OverflowError:
-                pass
-    raise RecordRejected("bad_date", f"{where} {_shown(value)} is not an ISO-8601 instant")
 
 
 def _parse_date(value: Any, where: str) -> dt.date:
