@@ -386,3 +386,36 @@ def test_metrics_file_and_rejects_after_a_crawl(
     assert trained.returncode == 0, trained.stderr
     model = Path(scenescout_env["SCENESCOUT_DATA_DIR"]) / "models" / "classifier.joblib"
     assert model.is_file()
+
+
+def test_a_second_sigint_stops_at_once(database_url: str, scenescout_env: dict[str, str]) -> None:
+    """A second SIGINT cancels everything: the crawl exits 130 without draining a large backlog."""
+    proc = subprocess.Popen(
+        [
+            scenescout_executable(),
+            "crawl",
+            "--city",
+            "nyc",
+            "--sandbox",
+            "--progress",
+            "log",
+            "--log-format",
+            "json",
+            "--sandbox-events",
+            "20000",
+            *ONE_SOURCE,
+        ],
+        env=scenescout_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    started = proc.stderr.readline()
+    assert '"event":"started"' in started, started
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    [(status,)] = _query(database_url, "SELECT status FROM crawl_runs")
+    assert status == "interrupted"
