@@ -84,7 +84,10 @@ async def export_events(
     if output is None:
         # a pipe has no width: give the table room instead of squeezing it to 80 columns
         width = None if sys.stdout.isatty() else 160
-        return write_events(events, fmt, sys.stdout, console_width=width)
+        # writing may block on a slow pipe: keep it off the Trio thread
+        return await trio.to_thread.run_sync(
+            lambda: write_events(events, fmt, sys.stdout, console_width=width)
+        )
 
     def write_file() -> int:
         tmp = output.with_name(f".{output.name}.tmp")

@@ -139,10 +139,8 @@ def test_two_sandbox_crawls_of_every_source(
     assert stats["sources"]["ticketmaster"]["queries_split"] >= 1
 
 
-def test_sigint_stops_the_crawl_and_keeps_what_was_fetched(
-    database_url: str, scenescout_env: dict[str, str]
-) -> None:
-    """SIGINT ends the crawl: exit 130, an `interrupted` run, every fetched record stored."""
+def _start_large_crawl(env: dict[str, str]) -> subprocess.Popen[str]:
+    """A 20,000-event sandbox crawl, returned once its log sink says it is under way."""
     proc = subprocess.Popen(
         [
             scenescout_executable(),
@@ -159,14 +157,22 @@ def test_sigint_stops_the_crawl_and_keeps_what_was_fetched(
             "20000",
             *ONE_SOURCE,
         ],
-        env=scenescout_env,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert proc.stderr is not None
-    started = proc.stderr.readline()  # the log sink announces the run once it is under way
+    started = proc.stderr.readline()
     assert '"event":"started"' in started, started
+    return proc
+
+
+def test_sigint_stops_the_crawl_and_keeps_what_was_fetched(
+    database_url: str, scenescout_env: dict[str, str]
+) -> None:
+    """SIGINT ends the crawl: exit 130, an `interrupted` run, every fetched record stored."""
+    proc = _start_large_crawl(scenescout_env)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -390,29 +396,7 @@ def test_metrics_file_and_rejects_after_a_crawl(
 
 def test_a_second_sigint_stops_at_once(database_url: str, scenescout_env: dict[str, str]) -> None:
     """A second SIGINT cancels everything: the crawl exits 130 without draining a large backlog."""
-    proc = subprocess.Popen(
-        [
-            scenescout_executable(),
-            "crawl",
-            "--city",
-            "nyc",
-            "--sandbox",
-            "--progress",
-            "log",
-            "--log-format",
-            "json",
-            "--sandbox-events",
-            "20000",
-            *ONE_SOURCE,
-        ],
-        env=scenescout_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    started = proc.stderr.readline()
-    assert '"event":"started"' in started, started
+    proc = _start_large_crawl(scenescout_env)
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
