@@ -13,6 +13,7 @@ once; pages already sent downstream are stored.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 import attrs
@@ -132,6 +133,7 @@ async def _fetch(
     Source-fatal errors propagate.
     """
     stats = runtime.stats
+    began = time.perf_counter()
     with trio.move_on_at(deadline) as scope:
         try:
             return await runtime.client.fetch_page(query, cursor)
@@ -139,6 +141,8 @@ async def _fetch(
             raise
         except SourceError as exc:
             error = str(exc)
+        finally:
+            stats.fetch_s += time.perf_counter() - began
     if scope.cancelled_caught:
         error = f"{runtime.adapter.name}: query ran past its {runtime.query_timeout:g}s deadline"
     stats.errors += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -107,7 +108,9 @@ async def ingest(
                 if number % 64 == 63:
                     await trio.lowlevel.checkpoint()
                 stage.received += 1
+                began = time.perf_counter()
                 item = _ingest_one(adapter, record, page, known, seen, stats, linker)
+                stage.busy_s += time.perf_counter() - began
                 if item is None:
                     continue
                 await out.send(item)

@@ -21,6 +21,7 @@ stored without it and the failure is counted.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,10 @@ async def process(
                 if not batch:
                     break
                 stage.received += len(batch)
-                for item in await _enrich(batch, enricher, stage):
+                began = time.perf_counter()
+                enriched = await _enrich(batch, enricher, stage)
+                stage.busy_s += time.perf_counter() - began
+                for item in enriched:
                     await out.send(item)
                     stage.sent += 1
                     if images_send is not None and isinstance(item, Linked):

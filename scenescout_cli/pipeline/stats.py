@@ -37,6 +37,8 @@ class SourceStats:
     quota_left: int | None = None
     rate: float = 0.0
     breaker: str = "closed"
+    #: wall time in requests, retries and rate-limit waits (fetchers overlap)
+    fetch_s: float = 0.0
 
     def snapshot(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -44,13 +46,18 @@ class SourceStats:
 
 @attrs.define
 class StageStats:
-    """One stage's throughput; ``depth`` reads its input channel's buffer."""
+    """One stage's throughput; ``depth`` reads its input channel's buffer.
+
+    ``busy_s`` is the wall time the stage spent on its own work (not waiting for
+    input nor for room downstream): the benchmark's time per stage.
+    """
 
     name: str
     received: int = 0
     sent: int = 0
     errors: int = 0
     capacity: float = 0
+    busy_s: float = 0.0
     _channel: trio.MemoryReceiveChannel[Any] | None = attrs.field(default=None, repr=False)
 
     def watch(self, channel: trio.MemoryReceiveChannel[Any]) -> None:
@@ -65,7 +72,13 @@ class StageStats:
         return self._channel.statistics().current_buffer_used
 
     def snapshot(self) -> dict[str, Any]:
-        return {"received": self.received, "sent": self.sent, "errors": self.errors}
+        return {
+            "received": self.received,
+            "sent": self.sent,
+            "errors": self.errors,
+            "busy_s": round(self.busy_s, 3),
+            "depth": self.depth,
+        }
 
 
 @attrs.define

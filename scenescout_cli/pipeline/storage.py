@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -106,7 +107,9 @@ async def store_items(
         batch = to_batch(items, plan_id)
         number = stats.batches + 1
         in_transaction = _crash if crash == ("before-commit", number) else None
+        began = time.perf_counter()
         result = await store.write_batch(run_id, city, batch, before_commit=in_transaction)
+        stage.busy_s += time.perf_counter() - began
         if crash == ("after", number):
             _crash()
         stats.inserted += result.inserted
