@@ -11,7 +11,6 @@ the rest of the work (incremental crawls). A provider record seen twice in one r
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import attrs
 import trio
 
+from .. import jsonio
 from ..enrich import resolve_zone, sanitize, validate
 from ..errors import RecordRejected
 from ..model import Event, Reject, Venue
@@ -33,23 +33,21 @@ NORMALISATION_VERSION = "1"
 
 def content_hash(record: dict[str, Any]) -> str:
     """A stable hash of a provider record (key order and whitespace do not matter)."""
-    text = json.dumps(
-        [NORMALISATION_VERSION, record],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    )
+    text = jsonio.dumps([NORMALISATION_VERSION, record], sort_keys=True)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def normalise_record(
-    adapter: SourceAdapter, record: dict[str, Any], page: RawPage
+    adapter: SourceAdapter,
+    record: dict[str, Any],
+    page: RawPage,
+    *,
+    content_hash: str | None = None,
 ) -> Event | Venue | Reject:
     """One raw record → a clean Event or Venue, or Reject with the reason. Pure.
 
     Events are normalised by their adapter, given a zone (the venue's, else the
-    coordinates'), sanitised, then validated.
+    coordinates'), sanitised, then validated; they carry ``content_hash``.
     """
     try:
         item = adapter.normalise(record, page.fetched_at)
@@ -67,6 +65,8 @@ def normalise_record(
             f"{type(exc).__name__}: {exc}"[:200],
             record,
         )
+    if isinstance(item, Event):
+        return attrs.evolve(item, fetched_at=page.fetched_at, content_hash=content_hash)
     return attrs.evolve(item, fetched_at=page.fetched_at)
 
 
@@ -143,7 +143,7 @@ def _ingest_one(
             seen.add(key)
             stats.source(adapter.name).unchanged += 1
             return Unchanged(adapter.name, source_id)
-    item = normalise_record(adapter, record, page)
+    item = normalise_record(adapter, record, page, content_hash=digest)
     if isinstance(item, Event | Venue):
         key = (item.source, item.source_id)
         if key in seen:
@@ -151,7 +151,6 @@ def _ingest_one(
             return None
         seen.add(key)
         if isinstance(item, Event):
-            item = attrs.evolve(item, content_hash=digest)
             event_id, merged, sources = linker.link(item)
             stats.merged_across_sources = linker.merged_across_sources
             return Linked(item, event_id, merged, sources)

@@ -8,7 +8,6 @@ All timing reads Trio's clock, so tests drive it with ``autojump_clock``.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import attrs
 import httpx
 import trio
 
+from .. import jsonio
 from ..errors import SourceError, SourceRateLimited, UpstreamError
 from ..model import Page, Query
 from .base import ApiRequest, SourceAdapter
@@ -153,8 +153,8 @@ class SourceClient:
         self._sent(status)
         self._observe(response)
         try:
-            body = response.json() if response.content else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = jsonio.loads(response.content) if response.content else None
+        except (ValueError, UnicodeDecodeError):
             if status < 400:
                 raise self._failed(
                     UpstreamError(

@@ -32,6 +32,7 @@ import trio_asyncio  # isort: split
 import psycopg
 from psycopg.rows import dict_row
 
+from .. import jsonio
 from ..config import Settings
 from ..errors import DatabaseUnavailable
 from ..model import Event, Reject, Venue
@@ -283,18 +284,18 @@ def _json_default(value: Any) -> str:
 def _batch_row(city: str, link: Link, seq: int) -> tuple[Any, ...]:
     """One row of the batch table: the canonical event's columns (merged), then the
     provider record's own (source, id, raw payload, hash and normalised form)."""
-    merged = attrs.asdict(link.merged, recurse=False)
+    merged = link.merged
     record = link.record
     return (
         str(link.event_id),
         city,
-        *(merged[c] for c in _CONTENT_COLUMNS),
+        *(getattr(merged, c) for c in _CONTENT_COLUMNS),
         record.source,
         record.source_id,
         record.fetched_at or dt.datetime.now(dt.UTC),
-        json.dumps(record.raw, default=_json_default, ensure_ascii=False),
+        jsonio.dumps(record.raw),
         record.content_hash,
-        json.dumps(record_to_json(record), ensure_ascii=False),
+        jsonio.dumps(record_to_json(record)),
         seq,
     )
 
@@ -302,12 +303,26 @@ def _batch_row(city: str, link: Link, seq: int) -> tuple[Any, ...]:
 _record_converter = cattrs.Converter()
 _record_converter.register_unstructure_hook(dt.datetime, lambda v: v.isoformat())
 _record_converter.register_structure_hook(dt.datetime, lambda v, _: dt.datetime.fromisoformat(v))
+#: Every field of a normalised record but its raw payload, in declaration order.
+_RECORD_FIELDS = tuple(f.name for f in attrs.fields(Event) if f.name != "raw")
+_RECORD_TIMES = frozenset(
+    f.name for f in attrs.fields(Event) if f.name != "raw" and "datetime" in str(f.type)
+)
 
 
 def record_to_json(event: Event) -> dict[str, Any]:
-    """A provider record's normalised form as JSON (without its raw payload)."""
-    data = _record_converter.unstructure(attrs.evolve(event, raw={}))
-    data.pop("raw", None)
+    """A provider record's normalised form as JSON (without its raw payload).
+
+    Written by hand rather than through cattrs: it runs once per stored record.
+    """
+    data: dict[str, Any] = {}
+    for name in _RECORD_FIELDS:
+        value = getattr(event, name)
+        if name in _RECORD_TIMES and value is not None:
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        data[name] = value
     return data
 
 
@@ -333,13 +348,13 @@ def _venue_row(city: str, venue: Venue) -> tuple[Any, ...]:
         venue.website,
         venue.rating,
         venue.rating_count,
-        json.dumps(venue.raw, default=_json_default, ensure_ascii=False),
+        jsonio.dumps(venue.raw),
         venue.fetched_at or dt.datetime.now(dt.UTC),
     )
 
 
 def _reject_row(run_id: int | None, reject: Reject) -> tuple[Any, ...]:
-    raw = json.dumps(reject.raw, default=_json_default, ensure_ascii=False, sort_keys=True)
+    raw = jsonio.dumps(reject.raw, sort_keys=True)
     record_key = reject.source_id or hashlib.md5(raw.encode()).hexdigest()
     return (
         run_id,

@@ -1,0 +1,42 @@
+"""jsonio: orjson on the hot path, the standard library where orjson is strict."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+
+from scenescout_cli import jsonio
+
+
+def test_loads_reads_what_orjson_refuses() -> None:
+    """NaN and Infinity (seen in the wild) are read, not turned into a failed page."""
+    assert jsonio.loads(b'{"lat": 40.7}') == {"lat": 40.7}
+    parsed = jsonio.loads(b'{"a": NaN, "b": Infinity}')
+    assert parsed["a"] != parsed["a"]
+    assert parsed["b"] == float("inf")
+    with pytest.raises(ValueError, match="Expecting value"):
+        jsonio.loads(b"<html>Bad gateway</html>")
+
+
+def test_dumps_is_compact_sorted_and_keeps_unicode() -> None:
+    text = jsonio.dumps({"b": "Beyoncé", "a": [1, 2.5, None]}, sort_keys=True)
+    assert text == '{"a":[1,2.5,null],"b":"Beyoncé"}'
+    assert json.loads(text) == {"a": [1, 2.5, None], "b": "Beyoncé"}
+
+
+def test_dumps_writes_dates_uuids_and_other_types_as_text() -> None:
+    when = dt.datetime(2026, 11, 28, 17, 0, tzinfo=dt.UTC)
+    key = uuid.UUID(int=7)
+    assert json.loads(jsonio.dumps({"when": when, "day": when.date(), "id": key})) == {
+        "when": "2026-11-28T17:00:00+00:00",
+        "day": "2026-11-28",
+        "id": str(key),
+    }
+
+
+def test_dumps_falls_back_for_integers_beyond_64_bits() -> None:
+    """An oversized provider id is stored exactly, not refused."""
+    assert jsonio.dumps({"id": 2**70, "k": 1}, sort_keys=True) == f'{{"id":{2**70},"k":1}}'
