@@ -61,7 +61,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 import attrs
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from ..model import SOURCES, STATUSES, Event
 
@@ -367,9 +367,14 @@ class _Features:
     source: str
     source_id: str
     start: dt.datetime | None
+    #: ``start`` as POSIX seconds (NaN when TBA): the index's quick time veto
+    ts: float
     date_only: bool
     zone: zoneinfo.ZoneInfo | None
     title: str
+    title_words: frozenset[str]
+    #: the title without the words of its own venue name ("" when none would remain)
+    own_title: str
     shows: frozenset[str]
     parts: frozenset[tuple[str, str]]
     clocks: frozenset[int]
@@ -387,11 +392,10 @@ def _features(event: Event) -> _Features:
     shows, parts, clocks = _markers(_fold(event.title or ""))
     zone = _zone(event.timezone)
     start = event.starts_at
-    date_only = start is not None and (
-        event.all_day or (zone is not None and _is_midnight(start.astimezone(zone)))
-    )
+    date_only = _date_only(event, zone)
     venue = normalise_venue(event.venue_name) if event.venue_name else ""
     venue_words = frozenset(venue.split())
+    own_title = " ".join(w for w in title.split() if w not in venue_words)
     lat, lon = event.lat, event.lon
     if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
         lat = lon = None
@@ -399,9 +403,12 @@ def _features(event: Event) -> _Features:
         source=event.source,
         source_id=event.source_id,
         start=start,
+        ts=start.timestamp() if start is not None else math.nan,
         date_only=date_only,
         zone=zone,
         title=title,
+        title_words=frozenset(title.split()),
+        own_title=own_title,
         shows=shows,
         parts=parts,
         clocks=clocks,
@@ -412,6 +419,14 @@ def _features(event: Event) -> _Features:
         lat=lat,
         lon=lon,
         address=" ".join(_words(_fold(event.address))) if event.address else "",
+    )
+
+
+def _date_only(event: Event, zone: zoneinfo.ZoneInfo | None) -> bool:
+    """A dated start without a time: all-day, or the local midnight of its zone."""
+    start = event.starts_at
+    return start is not None and (
+        event.all_day or (zone is not None and _is_midnight(start.astimezone(zone)))
     )
 
 
@@ -606,9 +621,14 @@ def _is_room_word(word: str) -> bool:
 def _titles_without_venue(a: _Features, b: _Features) -> tuple[str, str]:
     """Both titles without the words of either venue name ("X at the Hollywood Bowl"),
     unless that would leave a title empty."""
+    if a.venue_words == b.venue_words or (
+        a.title_words.isdisjoint(b.venue_words) and b.title_words.isdisjoint(a.venue_words)
+    ):
+        # Each title loses only its own venue's words (precomputed): the common case.
+        if not a.own_title or not b.own_title:
+            return a.title, b.title
+        return a.own_title, b.own_title
     venue = a.venue_words | b.venue_words
-    if not venue:
-        return a.title, b.title
     ta = [w for w in a.title.split() if w not in venue]
     tb = [w for w in b.title.split() if w not in venue]
     if not ta or not tb:
@@ -626,7 +646,9 @@ def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 # --------------------------------------------------------------------------- index
 
-_BUCKET = dt.timedelta(hours=1)  # > TIME_TOLERANCE: neighbouring buckets suffice
+_BUCKET = dt.timedelta(hours=1)  # ≥ 2 × TIME_TOLERANCE: one neighbouring bucket suffices
+_TOLERANCE_S = TIME_TOLERANCE.total_seconds()
+assert _BUCKET >= 2 * TIME_TOLERANCE
 # Geo cells: the 3 × 3 cells around a point reach at least NEAR_M in every direction up
 # to 53° of latitude (0.015° ≈ 1.67 km north-south; 0.025° of longitude ≈ 1.5 km at 53°).
 _CELL_LAT = 0.015
@@ -695,26 +717,40 @@ class DedupIndex:
         if known is not None:
             return known[0]
         features = self._features(event)
-        best: dict[Hashable, float] = {}
-        seen: set[tuple[str, str]] = set()
+        # Most candidates of a block fail on time: veto timed pairs more than
+        # TIME_TOLERANCE apart here, before the full decision (same answer, cheaper).
+        quick = features.start is not None and not features.date_only
+        ts = features.ts
+        scores: dict[tuple[str, str], float | None] = {}
+        candidates: list[tuple[tuple[str, str], Hashable, _Features]] = []
+        records = self._records
         for block in _blocks(features, search=True):
             for identity, key in self._blocks.get(block, {}).items():
-                if identity in seen:
+                if identity in scores:
                     continue
-                seen.add(identity)
+                other = records[identity][1]
                 self.comparisons += 1
-                score = _score(features, self._records[identity][1])
-                if score is not None and score > best.get(key, -1.0):
-                    best[key] = score
+                if quick and not other.date_only and abs(other.ts - ts) > _TOLERANCE_S:
+                    scores[identity] = None
+                else:
+                    scores[identity] = _PENDING
+                    candidates.append((identity, key, other))
+        best: dict[Hashable, float] = {}
+        for identity, key, other in _title_veto(features, candidates, scores):
+            score = scores[identity] = _score(features, other)
+            if score is not None and score > best.get(key, -1.0):
+                best[key] = score
         # Complete linkage: a record joins a canonical event only if it is the same
         # event as every record already in it, so that which records end up together
         # depends far less on the order they arrive in (A~C and B~C but not A~B must
         # not become one event because C came first).
         for key in list(best):
             for identity in self._members.get(key, ()):
-                if identity not in seen:
+                if identity in scores:
+                    score = scores[identity]
+                else:
                     self.comparisons += 1
-                score = _score(features, self._records[identity][1])
+                    score = _score(features, records[identity][1])
                 if score is None:
                     del best[key]
                     break
@@ -754,6 +790,55 @@ class DedupIndex:
                     del self._blocks[block]
 
 
+#: a candidate's score while ``match`` is still deciding it
+_PENDING = -1.0
+
+
+def _title_veto(
+    features: _Features,
+    candidates: list[tuple[tuple[str, str], Hashable, _Features]],
+    scores: dict[tuple[str, str], float | None],
+) -> list[tuple[tuple[str, str], Hashable, _Features]]:
+    """The candidates whose titles may agree; the others' scores set to None.
+
+    Most candidates of a busy block are other events at the same hour nearby, which
+    fail on the title. Where the pair's titles are each one's own title without its
+    venue's words (see :func:`_titles_without_venue`), rapidfuzz compares all of them
+    in one call; a title below :data:`TITLE_MATCH` is the veto :func:`_score` would
+    give. The rest go on to the full decision.
+    """
+    if len(candidates) < 4 or not features.own_title:
+        return candidates
+    batched: list[int] = []
+    kept: list[tuple[tuple[str, str], Hashable, _Features]] = []
+    for number, (_, _, other) in enumerate(candidates):
+        if other.own_title and (
+            features.venue_words == other.venue_words
+            or (
+                features.title_words.isdisjoint(other.venue_words)
+                and other.title_words.isdisjoint(features.venue_words)
+            )
+        ):
+            batched.append(number)
+        else:
+            kept.append(candidates[number])
+    agreeing = process.extract(
+        features.own_title,
+        [candidates[n][2].own_title for n in batched],
+        scorer=fuzz.token_set_ratio,
+        processor=None,
+        score_cutoff=TITLE_MATCH,
+        limit=None,
+    )
+    passed = {batched[index] for _, _, index in agreeing}
+    for number in batched:
+        if number in passed:
+            kept.append(candidates[number])
+        else:
+            scores[candidates[number][0]] = None
+    return kept
+
+
 def _blocks(f: _Features, *, search: bool) -> Iterable[Hashable]:
     """The blocks a record is filed under (``search=False``) or looked up in."""
     places: list[Hashable] = []
@@ -789,8 +874,15 @@ def _buckets(f: _Features, *, search: bool) -> Iterable[Hashable]:
         return
     first = _bucket(f.start)
     last = _bucket(f.start + _DAY - dt.timedelta(seconds=1)) if f.date_only else first
-    if search:
+    if search and f.date_only:
         first, last = first - 1, last + 1
+    elif search:
+        # A timed start matches starts within TIME_TOLERANCE (half a bucket): they lie
+        # in its own bucket and the neighbour on the nearer side.
+        if (f.start - _EPOCH) % _BUCKET < TIME_TOLERANCE:
+            first -= 1
+        else:
+            last += 1
     yield from range(first, last + 1)
 
 
@@ -829,9 +921,44 @@ def merge(records: Sequence[Event]) -> Event:
     """
     if not records:
         raise ValueError("merge needs at least one record")
-    ordered = sorted(records, key=_stable_key)
+    if len(records) == 1:
+        return _merge_one(records[0])
+    return _merge_many(records)
+
+
+def _merge_one(e: Event) -> Event:
+    """``merge([e])`` without the sorting and voting (most canonical events have one
+    record): the same field policy applied to a single record."""
+    price_min, price_max, currency, is_free = _merged_prices((e,))
+    return attrs.evolve(
+        e,
+        timezone=e.timezone or None,
+        date_tba=e.starts_at is None,
+        venue_name=e.venue_name or None,
+        address=e.address or None,
+        locality=e.locality or None,
+        postal_code=e.postal_code or None,
+        country=e.country or None,
+        category=e.category or None,
+        tags=tuple(dict.fromkeys(e.tags)),
+        price_min=price_min,
+        price_max=price_max,
+        currency=currency,
+        is_free=is_free,
+        url=e.url or None,
+        image_url=e.image_url or None,
+        fetched_at=e.fetched_at or None,
+        content_hash=None,
+        raw={},
+    )
+
+
+def _merge_many(records: Sequence[Event]) -> Event:
+    identities = {(e.source, e.source_id) for e in records}
+    # Identities are unique in a canonical event; only repeats need the full order.
+    ordered = sorted(records, key=_stable_key if len(identities) < len(records) else _key)
     first = ordered[0]
-    timed = [e for e in ordered if e.starts_at is not None and not _features(e).date_only]
+    timed = [e for e in ordered if e.starts_at is not None and not _date_only(e, _zone(e.timezone))]
     dated = [e for e in ordered if e.starts_at is not None]
     when = (timed or dated or ordered)[0]
     place = max(ordered, key=lambda e: (_precision(e), -ordered.index(e)))
@@ -869,10 +996,14 @@ def merge(records: Sequence[Event]) -> Event:
     )
 
 
-def _stable_key(event: Event) -> tuple[Any, ...]:
+def _key(event: Event) -> tuple[Any, ...]:
     fetched = event.fetched_at.timestamp() if event.fetched_at else -math.inf
+    return (_source_rank(event.source), event.source, event.source_id, -fetched)
+
+
+def _stable_key(event: Event) -> tuple[Any, ...]:
     rest = attrs.astuple(event, recurse=False, filter=lambda a, _v: a.name != "raw")
-    return (_source_rank(event.source), event.source, event.source_id, -fetched, repr(rest))
+    return (*_key(event), repr(rest))
 
 
 def _source_rank(source: str) -> int:

@@ -7,6 +7,10 @@ to before, else the one ``DedupIndex`` matches (blocking on time and place, then
 fuzzy titles and venues), else a new one — and returns the canonical event merged
 afresh from all its records, so the stored result does not depend on arrival order.
 
+Memory: the Linker keeps each record without its raw payload (merging never reads
+it; storage gets the full record from the ``Linked`` item), so what a crawl holds
+per event is its normalised fields and the index's features.
+
 Pure and synchronous: the ingestion task calls it once per record.
 """
 
@@ -14,6 +18,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+
+import attrs
 
 from ..enrich.dedup import DedupIndex, merge
 from ..model import Event, event_id_for
@@ -34,6 +40,8 @@ class Linker:
     def _add(self, event_id: uuid.UUID, record: Event) -> None:
         identity = (record.source, record.source_id)
         self.index.add(event_id, record)
+        if record.raw:
+            record = attrs.evolve(record, raw={})
         self.members.setdefault(event_id, {})[identity] = record
         self.links[identity] = event_id
 

@@ -428,6 +428,28 @@ def test_merge_keeps_one_currency() -> None:
     assert (merged.price_min, merged.price_max, merged.currency) == (20.0, 90.0, "USD")
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        event(),
+        event(tags=("Rock", "Pop", "Rock"), currency="USD"),  # repeats; a currency, no price
+        event(starts_at=None, date_tba=False, ends_at=local(2026, 7, 10, 23, 0)),
+        event(ends_at=local(2026, 7, 10, 19, 0), timezone="", category="", url=""),
+        event(venue_name="", address="", locality="", postal_code="", country=""),
+        event(price_min=0.0, price_max=0.0, currency="USD", is_free=True, status="cancelled"),
+        event(price_max=25.0, is_free=True, image_url="", fetched_at=None, quality_score=71.0),
+        *provider_records(),
+    ],
+)
+def test_merge_of_one_record_follows_the_same_policy(record: Event) -> None:
+    """The single-record shortcut gives exactly what the general merge gives."""
+    from scenescout_cli.enrich.dedup import _merge_many
+
+    alone = merge([record])
+    assert alone == _merge_many([record])
+    assert (alone.raw, alone.content_hash) == ({}, None)
+
+
 def test_merge_of_nothing_is_an_error() -> None:
     """merge([]) raises ValueError."""
     with pytest.raises(ValueError, match="at least one"):
