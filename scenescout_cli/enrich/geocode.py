@@ -645,12 +645,18 @@ async def _fetch(client: _PageFetcher, query: Query) -> Page:
         delay *= 2
 
 
+#: Geocoder answers a ``GeocodeService`` keeps in memory.
+MEMO_SIZE = 20_000
+
+
 @attrs.define
 class GeocodeService:
     """:func:`geocode` with single-flight and counters, for the processing stage.
 
     Concurrent lookups of one normalised address wait for the first one and then read
     its answer from the cache; if the first one failed, the next waiter tries itself.
+    Answers are also kept in memory (up to :data:`MEMO_SIZE` addresses), so a venue's
+    hundred events cost one cache read, not a hundred database round trips.
     Counters: ``lookups`` (requests that went out), ``hits`` (answered by the cache),
     ``found`` and ``not_found`` (lookup outcomes). Errors as :func:`geocode`.
     """
@@ -662,16 +668,21 @@ class GeocodeService:
     found: int = 0
     not_found: int = 0
     _inflight: dict[str, trio.Event] = attrs.field(factory=dict, init=False)
+    _memo: dict[str, GeocodeResult | None] = attrs.field(factory=dict, init=False)
 
     async def geocode(self, address: str) -> GeocodeResult | None:
         key = normalise_address(address)
         if not key:
             return None
+        if key in self._memo:
+            self.hits += 1
+            return self._memo[key]
         while True:
             cached = await self.cache.get(key)
             if cached is not MISSING:
                 assert not isinstance(cached, _Missing)
                 self.hits += 1
+                self._remember(key, cached)
                 return cached
             running = self._inflight.get(key)
             if running is None:
@@ -688,7 +699,13 @@ class GeocodeService:
             self.not_found += 1
         else:
             self.found += 1
+        self._remember(key, result)
         return result
+
+    def _remember(self, key: str, result: GeocodeResult | None) -> None:
+        if len(self._memo) >= MEMO_SIZE:
+            del self._memo[next(iter(self._memo))]  # the oldest answer
+        self._memo[key] = result
 
 
 @attrs.frozen

@@ -450,3 +450,36 @@ async def test_a_failed_leader_lets_the_next_waiter_try(autojump_clock: trio.abc
     assert isinstance(outcomes[0], UpstreamError)
     assert isinstance(outcomes[1], GeocodeResult)
     assert len(server.requests) == 4  # 1 + 2 retries for the leader, then the waiter's one
+
+
+async def test_answers_are_kept_in_memory_after_the_first_read(
+    autojump_clock: trio.abc.Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A venue's many events read the shared cache once; the memory holds MEMO_SIZE answers."""
+    import scenescout_cli.enrich.geocode as geocode_module
+
+    monkeypatch.setattr(geocode_module, "MEMO_SIZE", 2)
+
+    class CountingCache(MemoryGeocodeCache):
+        reads = 0
+
+        async def get(self, normalised: str) -> GeocodeResult | object | None:
+            self.reads += 1
+            return await super().get(normalised)
+
+    cache = CountingCache()
+    hit = GeocodeResult(40.7, -73.9, "rooftop")
+    normalise = geocode_module.normalise_address
+    cache.entries = {normalise("9 Elm St"): hit, normalise("1 Main St"): None}
+    server = Server([respond(NOMINATIM_HIT)])
+    service = GeocodeService(client_for(NominatimAdapter(), NOMINATIM, server), cache)
+    answers = [await service.geocode("9 Elm St") for _ in range(3)]
+    assert answers == [hit, hit, hit]
+    assert await service.geocode("1 Main St") is None  # "not found" is remembered too
+    assert await service.geocode("1 Main St") is None
+    assert cache.reads == 2
+    await service.geocode("5 Oak Ave")  # a third address pushes the oldest out
+    assert await service.geocode("9 Elm St") == hit
+    assert cache.reads == 4
+    assert (service.lookups, service.hits) == (1, 6)
+    assert not server.requests[1:]
