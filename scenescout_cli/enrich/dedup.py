@@ -689,7 +689,8 @@ class DedupIndex:
     def __init__(self) -> None:
         self.comparisons = 0
         self._records: dict[tuple[str, str], tuple[Hashable, _Features, list[Hashable]]] = {}
-        self._blocks: dict[Hashable, dict[tuple[str, str], Hashable]] = {}
+        #: block → identity → (canonical key, features)
+        self._blocks: dict[Hashable, dict[tuple[str, str], tuple[Hashable, _Features]]] = {}
         self._order: dict[Hashable, int] = {}
         self._members: dict[Hashable, set[tuple[str, str]]] = {}
         # match() then add() of the same record is the common path: compute once.
@@ -705,8 +706,9 @@ class DedupIndex:
         self._remove(identity)
         features = self._features(event)
         blocks = list(_blocks(features, search=False))
+        entry = (key, features)
         for block in blocks:
-            self._blocks.setdefault(block, {})[identity] = key
+            self._blocks.setdefault(block, {})[identity] = entry
         self._records[identity] = (key, features, blocks)
         self._members.setdefault(key, set()).add(identity)
         self._order.setdefault(key, len(self._order))
@@ -717,26 +719,61 @@ class DedupIndex:
         if known is not None:
             return known[0]
         features = self._features(event)
-        # Most candidates of a block fail on time: veto timed pairs more than
-        # TIME_TOLERANCE apart here, before the full decision (same answer, cheaper).
+        # Most candidates of a block fail on time or title. Timed pairs more than
+        # TIME_TOLERANCE apart are vetoed here; so are titles below TITLE_MATCH where
+        # the pair's titles are each one's own title without its venue's words (see
+        # _titles_without_venue), all compared in one rapidfuzz call. Both are the
+        # veto _score would give; the rest go on to the full decision.
         quick = features.start is not None and not features.date_only
         ts = features.ts
+        own_title = features.own_title
+        venue_words, title_words = features.venue_words, features.title_words
         scores: dict[tuple[str, str], float | None] = {}
+        titles: list[str] = []
+        titled: list[tuple[tuple[str, str], Hashable, _Features]] = []
         candidates: list[tuple[tuple[str, str], Hashable, _Features]] = []
-        records = self._records
+        blocks = self._blocks
+        compared = 0
         for block in _blocks(features, search=True):
-            for identity, key in self._blocks.get(block, {}).items():
+            members = blocks.get(block)
+            if not members:
+                continue
+            for identity, (key, other) in members.items():
                 if identity in scores:
                     continue
-                other = records[identity][1]
-                self.comparisons += 1
+                compared += 1
+                scores[identity] = None
                 if quick and not other.date_only and abs(other.ts - ts) > _TOLERANCE_S:
-                    scores[identity] = None
+                    continue
+                if (
+                    own_title
+                    and other.own_title
+                    and (
+                        other.venue_words == venue_words
+                        or (
+                            title_words.isdisjoint(other.venue_words)
+                            and other.title_words.isdisjoint(venue_words)
+                        )
+                    )
+                ):
+                    titles.append(other.own_title)
+                    titled.append((identity, key, other))
                 else:
-                    scores[identity] = _PENDING
                     candidates.append((identity, key, other))
+        self.comparisons += compared
+        if titles:
+            agreeing = process.extract(
+                own_title,
+                titles,
+                scorer=fuzz.token_set_ratio,
+                processor=None,
+                score_cutoff=TITLE_MATCH,
+                limit=None,
+            )
+            candidates += [titled[index] for _, _, index in agreeing]
         best: dict[Hashable, float] = {}
-        for identity, key, other in _title_veto(features, candidates, scores):
+        records = self._records
+        for identity, key, other in candidates:
             score = scores[identity] = _score(features, other)
             if score is not None and score > best.get(key, -1.0):
                 best[key] = score
@@ -788,55 +825,6 @@ class DedupIndex:
                 members.pop(identity, None)
                 if not members:
                     del self._blocks[block]
-
-
-#: a candidate's score while ``match`` is still deciding it
-_PENDING = -1.0
-
-
-def _title_veto(
-    features: _Features,
-    candidates: list[tuple[tuple[str, str], Hashable, _Features]],
-    scores: dict[tuple[str, str], float | None],
-) -> list[tuple[tuple[str, str], Hashable, _Features]]:
-    """The candidates whose titles may agree; the others' scores set to None.
-
-    Most candidates of a busy block are other events at the same hour nearby, which
-    fail on the title. Where the pair's titles are each one's own title without its
-    venue's words (see :func:`_titles_without_venue`), rapidfuzz compares all of them
-    in one call; a title below :data:`TITLE_MATCH` is the veto :func:`_score` would
-    give. The rest go on to the full decision.
-    """
-    if len(candidates) < 4 or not features.own_title:
-        return candidates
-    batched: list[int] = []
-    kept: list[tuple[tuple[str, str], Hashable, _Features]] = []
-    for number, (_, _, other) in enumerate(candidates):
-        if other.own_title and (
-            features.venue_words == other.venue_words
-            or (
-                features.title_words.isdisjoint(other.venue_words)
-                and other.title_words.isdisjoint(features.venue_words)
-            )
-        ):
-            batched.append(number)
-        else:
-            kept.append(candidates[number])
-    agreeing = process.extract(
-        features.own_title,
-        [candidates[n][2].own_title for n in batched],
-        scorer=fuzz.token_set_ratio,
-        processor=None,
-        score_cutoff=TITLE_MATCH,
-        limit=None,
-    )
-    passed = {batched[index] for _, _, index in agreeing}
-    for number in batched:
-        if number in passed:
-            kept.append(candidates[number])
-        else:
-            scores[candidates[number][0]] = None
-    return kept
 
 
 def _blocks(f: _Features, *, search: bool) -> Iterable[Hashable]:

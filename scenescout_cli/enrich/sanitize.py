@@ -120,21 +120,22 @@ def sanitize(event: Event) -> Event:
     provider payload, already free of secrets).
     """
     description, description_html = _descriptions(event.description, event.description_html)
-    return attrs.evolve(
-        event,
-        title=_title(event.title),
-        description=description,
-        description_html=description_html,
-        venue_name=clean_line(event.venue_name),
-        address=clean_line(event.address),
-        locality=clean_line(event.locality),
-        postal_code=clean_line(event.postal_code, cap=32),
-        country=_country(event.country),
-        tags=_tags(event.tags),
-        currency=currency_code(event.currency),
-        url=clean_url(event.url),
-        image_url=clean_url(event.image_url),
-    )
+    cleaned = {
+        "title": _title(event.title),
+        "description": description,
+        "description_html": description_html,
+        "venue_name": clean_line(event.venue_name),
+        "address": clean_line(event.address),
+        "locality": clean_line(event.locality),
+        "postal_code": clean_line(event.postal_code, cap=32),
+        "country": _country(event.country),
+        "tags": _tags(event.tags),
+        "currency": currency_code(event.currency),
+        "url": clean_url(event.url),
+        "image_url": clean_url(event.image_url),
+    }
+    changes = {name: v for name, v in cleaned.items() if v != getattr(event, name)}
+    return attrs.evolve(event, **changes) if changes else event  # clean input: no copy
 
 
 # --------------------------------------------------------------------------- text
@@ -263,6 +264,11 @@ def _descriptions(text: str | None, markup: str | None) -> tuple[str | None, str
 # --------------------------------------------------------------------------- URLs
 
 
+#: scheme://host[:port] then a path, query, fragment or the end: no user info, no
+#: brackets — what urlsplit would accept with a non-empty host.
+_PLAIN_URL = re.compile(r"(https?)://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?=[/?#]|\Z)", re.IGNORECASE)
+
+
 def clean_url(value: str | None) -> str | None:
     """``value`` when it is an absolute http(s) URL with a host, else None.
 
@@ -274,6 +280,8 @@ def clean_url(value: str | None) -> str | None:
     url = value.strip()
     if not url or len(url) > MAX_URL or _URL_FORBIDDEN.search(url):
         return None
+    if fast := _PLAIN_URL.match(url):  # the common shape, without urlsplit's cost
+        return fast[1].lower() + url[len(fast[1]) :]
     try:
         parts = urlsplit(url)
         host = parts.hostname

@@ -218,6 +218,25 @@ def test_lengths_are_capped() -> None:
     assert_safe(clean.description_html)
 
 
+def slow_clean_url(value: str | None) -> str | None:
+    """clean_url's rule spelled out with urlsplit only (the reference for its fast path)."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    if not url or len(url) > 2048 or any(c.isspace() or not c.isprintable() for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    return parts.scheme.lower() + url[len(parts.scheme) :]
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
@@ -233,6 +252,11 @@ def test_lengths_are_capped() -> None:
         ("https://exa mple.com/", None),
         ("https://example.com/\x00", None),
         ("https://[::1", None),
+        ("https://[::1]:8080/x", "https://[::1]:8080/x"),
+        ("https://user:pw@example.com/x", "https://user:pw@example.com/x"),
+        ("https://example.com:8443", "https://example.com:8443"),
+        ("HTTPS://example.com?q=1#top", "https://example.com?q=1#top"),
+        ("https://:80/x", None),
         ("https://example.com/" + "a" * 3000, None),
         ("", None),
         (None, None),
@@ -241,6 +265,7 @@ def test_lengths_are_capped() -> None:
 def test_urls_are_limited_to_http_and_https(url: str | None, expected: str | None) -> None:
     """Only absolute http(s) URLs with a host survive; the scheme is lower-cased."""
     assert clean_url(url) == expected
+    assert clean_url(url) == slow_clean_url(url)  # the fast path answers as urlsplit does
     assert sanitize(event(url=url, image_url=url)).image_url == expected
 
 
