@@ -512,10 +512,10 @@ def default_model_path(cache_dir: str | os.PathLike[str], *, labelled: Path = LA
     Blocking (file I/O, and training on first use): run it in the worker pool or a
     thread. Errors as :meth:`TextClassifier.default`.
     """
-    import sklearn
+    from importlib.metadata import version  # not `import sklearn`: a second of start-up
 
     digest = hashlib.sha256(labelled.read_bytes()).hexdigest()[:12]
-    path = Path(cache_dir) / f"classify-default-{digest}-sklearn{sklearn.__version__}.joblib"
+    path = Path(cache_dir) / f"classify-default-{digest}-sklearn{version('scikit-learn')}.joblib"
     if not path.exists():
         TextClassifier().fit(*load_labelled(labelled)).save(path)
     return path
