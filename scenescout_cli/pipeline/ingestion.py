@@ -153,5 +153,6 @@ def _ingest_one(
         if isinstance(item, Event):
             event_id, merged, sources = linker.link(item)
             stats.merged_across_sources = linker.merged_across_sources
+            stats.dedup_comparisons = linker.index.comparisons
             return Linked(item, event_id, merged, sources)
     return item

@@ -96,6 +96,8 @@ class RunStats:
     venues: int = 0
     #: provider records that joined an event another source had listed
     merged_across_sources: int = 0
+    #: pairwise decisions de-duplication made (per record: how busy its blocks are)
+    dedup_comparisons: int = 0
     unchanged_in_run: int = 0
     rejected: Counter[str] = attrs.field(factory=Counter)
     batches: int = 0
@@ -151,6 +153,7 @@ class RunStats:
             "venues_stored": self.venues,
             "duplicates_in_run": self.unchanged_in_run,
             "merged_across_sources": self.merged_across_sources,
+            "dedup_comparisons": self.dedup_comparisons,
             "rejected": dict(self.rejected),
             "events_per_second": round(self.events_per_second(), 1),
             "batches": self.batches,

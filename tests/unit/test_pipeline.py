@@ -94,6 +94,13 @@ async def test_pipeline_stores_every_record_once_and_ends_by_itself(
     assert stats.inserted == 25
     assert stats.source("ticketmaster").pages == 3
     assert stats.source("ticketmaster").queries_split == 0
+    figures = stats.snapshot()
+    # time per stage and per source, for the benchmark (real seconds: only > 0 is known)
+    assert all(stats.stages[name].busy_s > 0 for name in ("ingest", "process", "store"))
+    assert all("busy_s" in figures["stages"][name] for name in ("ingest", "process", "store"))
+    assert stats.source("ticketmaster").fetch_s > 0
+    assert figures["stages"]["ingest"]["depth"] == 0  # drained
+    assert figures["dedup_comparisons"] >= 0
 
 
 async def test_queries_over_the_cap_are_split_until_every_record_is_reached(
