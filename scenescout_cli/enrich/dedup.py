@@ -814,6 +814,15 @@ class DedupIndex:
 
         return compare
 
+    def remove(self, identity: tuple[str, str]) -> None:
+        """Forget the record ``identity`` (source, source id); a key left without
+        records is forgotten too. Nothing happens for an unknown identity."""
+        old = self._records.get(identity)
+        self._remove(identity)
+        if old is not None and not self._members.get(old[0]):
+            self._members.pop(old[0], None)
+            self._order.pop(old[0], None)
+
     def _remove(self, identity: tuple[str, str]) -> None:
         old = self._records.pop(identity, None)
         if old is None:

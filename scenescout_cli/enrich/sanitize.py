@@ -30,6 +30,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -120,7 +121,7 @@ def sanitize(event: Event) -> Event:
     provider payload, already free of secrets).
     """
     description, description_html = _descriptions(event.description, event.description_html)
-    cleaned = {
+    cleaned: dict[str, Any] = {
         "title": _title(event.title),
         "description": description,
         "description_html": description_html,

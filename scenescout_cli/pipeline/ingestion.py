@@ -109,7 +109,10 @@ async def ingest(
                     await trio.lowlevel.checkpoint()
                 stage.received += 1
                 began = time.perf_counter()
-                item = _ingest_one(adapter, record, page, known, seen, stats, linker)
+                item = _ingest_one(adapter, record, page, known, seen, stats)
+                if isinstance(item, Event):
+                    await linker.prepare(item)  # the store is read only for a new day
+                    item = _link(item, linker, stats)
                 stage.busy_s += time.perf_counter() - began
                 if item is None:
                     continue
@@ -129,9 +132,9 @@ def _ingest_one(
     known: Mapping[tuple[str, str], str],
     seen: set[tuple[str, str]],
     stats: RunStats,
-    linker: Linker,
-) -> Item | None:
-    """The item one record becomes, or None for a repeat within this run."""
+) -> Item | Event | None:
+    """The item one record becomes — an Event still to be linked — or None for a
+    repeat within this run."""
     digest = content_hash(record)
     source_id = _safe_id(adapter, record)
     if source_id is not None:
@@ -150,9 +153,12 @@ def _ingest_one(
             stats.unchanged_in_run += 1
             return None
         seen.add(key)
-        if isinstance(item, Event):
-            event_id, merged, sources = linker.link(item)
-            stats.merged_across_sources = linker.merged_across_sources
-            stats.dedup_comparisons = linker.index.comparisons
-            return Linked(item, event_id, merged, sources)
     return item
+
+
+def _link(record: Event, linker: Linker, stats: RunStats) -> Linked:
+    """``record`` with its canonical event (de-duplication; ``linker.prepare`` first)."""
+    event_id, merged, sources = linker.link(record)
+    stats.merged_across_sources = linker.merged_across_sources
+    stats.dedup_comparisons = linker.index.comparisons
+    return Linked(record, event_id, merged, sources)

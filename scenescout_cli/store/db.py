@@ -675,18 +675,27 @@ class Store:
             (plan_id,),
         )
 
-    async def known_records(
-        self, city: str, start: dt.datetime, end: dt.datetime
-    ) -> list[tuple[uuid.UUID, Event]]:
-        """(canonical event id, normalised provider record) of every stored record whose
-        event starts in [start, end) or has no date yet, for de-duplication."""
-        rows = await self.fetch_all(
-            "SELECT es.event_id, es.record FROM event_sources es"
-            " JOIN events e ON e.id = es.event_id WHERE e.city = %s AND es.record IS NOT NULL"
-            " AND (e.starts_at IS NULL OR (e.starts_at >= %s AND e.starts_at < %s))",
-            (city, start, end),
-        )
-        return [(event_id, record_from_json(record)) for event_id, record in rows]
+    async def known_records_between(
+        self, city: str, start: dt.datetime | None, end: dt.datetime | None
+    ) -> list[tuple[uuid.UUID, dt.datetime | None, Event]]:
+        """(canonical event id, its start, normalised provider record) of every stored
+        record of ``city``'s events starting in [start, end) — or, with ``start`` None,
+        of its undated events: the Linker's loader (pipeline/linking.py)."""
+        if start is None:
+            rows = await self.fetch_all(
+                "SELECT es.event_id, e.starts_at, es.record FROM event_sources es"
+                " JOIN events e ON e.id = es.event_id WHERE e.city = %s"
+                " AND es.record IS NOT NULL AND e.starts_at IS NULL",
+                (city,),
+            )
+        else:
+            rows = await self.fetch_all(
+                "SELECT es.event_id, e.starts_at, es.record FROM event_sources es"
+                " JOIN events e ON e.id = es.event_id WHERE e.city = %s"
+                " AND es.record IS NOT NULL AND e.starts_at >= %s AND e.starts_at < %s",
+                (city, start, end),
+            )
+        return [(event_id, when, record_from_json(record)) for event_id, when, record in rows]
 
     async def processed_images(self) -> set[str]:
         """Source URLs whose images were optimised already (a re-crawl skips them)."""
