@@ -24,10 +24,11 @@ lint: setup
     {{venv}}/bin/ruff check scenescout_cli tests bench
     {{venv}}/bin/mypy scenescout_cli
 
-# the benchmark suite: full crawls of a sandbox served by its own process, against the
-# floor (fetch + parse + COPY); JSON and markdown under bench/results/
-bench sizes="10000,100000": setup
-    {{py}} bench/suite.py --sizes {{sizes}}
+# the benchmark suite (`scenescout bench`): issue #7's targets, full crawls of a sandbox
+# served by its own process against the floor; JSON, markdown and traces under bench/results/
+# (e.g. `just bench --sizes 10000,100000 --only throughput,help`)
+bench *args: setup
+    {{venv}}/bin/scenescout bench {{args}}
 
 # normalisation and batched-upsert throughput (one run; read the ratios, not the seconds)
 bench-store events="20000": setup

@@ -1,15 +1,19 @@
-"""The benchmark suite (scenescout_cli/benchmark.py): bench/suite.py --sizes 10000,100000"""
+"""The benchmark suite: `scenescout bench` (scenescout_cli/benchmark.py), results in bench/results.
+
+    bench/suite.py --sizes 10000,100000 [--only throughput,help] [...]
+
+Every option of `scenescout bench` works; --results defaults to this directory's results/.
+"""
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
-from scenescout_cli.benchmark import run_suite
+from scenescout_cli.cli import main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--results", default=str(Path(__file__).parent / "results"))
-    args = parser.parse_args()
-    run_suite([int(s) for s in args.sizes.split(",")], Path(args.results))
+    args = sys.argv[1:]
+    if not any(arg == "--results" or arg.startswith("--results=") for arg in args):
+        args += ["--results", str(Path(__file__).parent / "results")]
+    main(["bench", *args])

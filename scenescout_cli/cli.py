@@ -230,6 +230,10 @@ def crawl(
     sandbox_events: Annotated[
         int | None, typer.Option(hidden=True, help="Sandbox size (tests, benchmarks).")
     ] = None,
+    trace_file: Annotated[
+        Path | None,
+        typer.Option(hidden=True, help="Append the run's figures as JSON lines (benchmarks)."),
+    ] = None,
 ) -> None:
     """Crawl one city: discover, normalise, store.
 
@@ -257,6 +261,7 @@ def crawl(
         sandbox_faults=sandbox_faults.value,
         max_duration=seconds,
         images=not no_images,
+        trace_file=trace_file,
     )
     from rich.console import Console
 
@@ -403,6 +408,58 @@ def doctor(
 
     ok = run(commands.doctor, _settings_or_exit(database_url=db))
     raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def bench(
+    sizes: Annotated[
+        str, typer.Option(help="Sandbox sizes in events, comma-separated (10k and 1M work too).")
+    ] = "10000,100000,1000000",
+    results: Annotated[
+        Path, typer.Option(help="Directory for the JSON, the markdown and the traces.")
+    ] = Path("bench/results"),
+    images_size: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Events for the images-on crawl and its re-crawl "
+            "(default: the smallest size, at most 2,000; 0 skips both).",
+        ),
+    ] = None,
+    rate_limited_size: Annotated[
+        int, typer.Option(min=1, help="Events for the crawl against the rate-limited sandbox.")
+    ] = 5000,
+    sigint_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="Events for the SIGINT run (default: largest size ≤ 100k)."),
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Only these scenarios: throughput,images,recrawl,ratelimit,sigint,help."),
+    ] = None,
+) -> None:
+    """Benchmark full crawls of the sandbox against the floor; JSON and markdown in --results."""
+    from . import benchmark
+
+    try:
+        size_list = benchmark.parse_sizes(sizes)
+        scenarios = benchmark.parse_scenarios(only)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    try:
+        report = benchmark.run_suite(
+            size_list,
+            results,
+            scenarios=scenarios,
+            images_size=images_size,
+            rate_limited_size=rate_limited_size,
+            sigint_size=sigint_size,
+        )
+    except benchmark.BenchmarkError as exc:
+        _fail(f"benchmark failed: {exc}", 1)
+    typer.echo(f"wrote {report['files']['markdown']} and {report['files']['json']}")
+    if report["errors"]:
+        _fail(f"{len(report['errors'])} benchmark step(s) did not run; see the markdown", 1)
 
 
 @model_app.command("train")

@@ -24,6 +24,7 @@ import signal
 import socket
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
@@ -53,6 +54,8 @@ RESUME_WITHIN = dt.timedelta(hours=6)
 EXIT_CODES = {"succeeded": 0, "partial": 1, "failed": 1, "interrupted": 130}
 #: Seconds the run may spend recording its end after it was cancelled outright.
 FINAL_WRITE_GRACE = 5.0
+#: Seconds between two lines of ``--trace-file``.
+TRACE_INTERVAL = 0.5
 USER_AGENT = f"scenescout/{__version__} (event crawler)"
 
 
@@ -71,6 +74,8 @@ class CrawlOptions:
     request_timeout: float = 30.0
     #: rate per source, overriding the adapter's documented rate (tests, benchmarks)
     rate_override: float | None = None
+    #: append the run's figures here as JSON lines every TRACE_INTERVAL (benchmarks)
+    trace_file: Path | None = None
 
 
 @attrs.frozen
@@ -132,6 +137,8 @@ async def crawl(
             run_id = await store.start_run(options.city.slug, {"status": "running"})
             if sink is not None:
                 root.start_soon(sink.run, stats, name="progress")
+            if options.trace_file is not None:
+                root.start_soon(_trace_run, options.trace_file, stats, name="trace")
             status = "failed"
             try:
                 async with httpx.AsyncClient(
@@ -159,11 +166,10 @@ async def crawl(
                     for runtime in runtimes.values():
                         runtime.progress = plan.progress
                     known = await store.known_hashes(options.city.slug)
-                    records = await store.known_records(
-                        options.city.slug, plan.window_start, plan.window_end
+                    # stored events are loaded a few days at a time, as records need them
+                    linker = Linker(
+                        loader=functools.partial(store.known_records_between, options.city.slug)
                     )
-                    # building the index is CPU work: keep it off the Trio thread
-                    linker = await trio.to_thread.run_sync(Linker, records)
                     async with (
                         open_enricher(
                             settings, store, http, options.city.slug, stats, images=options.images
@@ -213,6 +219,38 @@ async def crawl(
                     await store.finish_run(run_id, stats.status, stats.snapshot())
         root.cancel_scope.cancel(reason="crawl finished")
     return CrawlResult(run_id=run_id, status=stats.status, stats=stats)
+
+
+async def _trace_run(path: Path, stats: RunStats) -> None:
+    """Append one JSON line of ``stats`` to ``path`` every TRACE_INTERVAL until cancelled.
+
+    Each line: seconds since the run began, events stored, each stage's queue depth,
+    capacity, counts and busy seconds, each source's records and requests. The file is
+    written off the Trio thread (``trio.open_file``), line-buffered, and closed on
+    cancellation. OSError opening it ends the run like any other I/O error.
+    """
+    async with await trio.open_file(path, "a", buffering=1, encoding="utf-8") as file:
+        while True:
+            sample = {
+                "t": round(trio.current_time() - stats.started, 3),
+                "stored": stats.stored,
+                "stages": {
+                    name: {
+                        "depth": stage.depth,
+                        "capacity": stage.capacity,
+                        "received": stage.received,
+                        "sent": stage.sent,
+                        "busy_s": round(stage.busy_s, 3),
+                    }
+                    for name, stage in stats.stages.items()
+                },
+                "sources": {
+                    name: {"records": source.records, "requests": source.requests}
+                    for name, source in stats.sources.items()
+                },
+            }
+            await file.write(json.dumps(sample, separators=(",", ":")) + "\n")
+            await trio.sleep(TRACE_INTERVAL)
 
 
 def plan_fingerprint(options: CrawlOptions, sources: Mapping[str, Any]) -> str:

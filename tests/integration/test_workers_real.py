@@ -142,15 +142,3 @@ async def test_process_image_through_the_real_pool(tmp_path: Path) -> None:
     [variant] = result.variants
     assert (variant.width, variant.height) == (40, 80)
     assert (tmp_path / variant.path).read_bytes().startswith(b"RIFF")
-
-
-def test_the_benchmark_suite_runs_at_its_smallest_size(tmp_path: Path) -> None:
-    """Smoke test of the benchmark suite (no timing asserted): it runs and writes its tables."""
-    from scenescout_cli.benchmark import run_suite
-
-    results = run_suite([2000], tmp_path)
-    [run] = results["runs"]
-    assert run["events"] > 1000
-    assert run["floor_events"] > 1000
-    assert run["ratio_to_floor"] > 0
-    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".md"]

@@ -138,3 +138,25 @@ def test_bad_durations_are_config_errors(text: str) -> None:
     """Nonsense durations are rejected."""
     with pytest.raises(ConfigError):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bench", "--sizes", "ten"], "--sizes must be event counts"),
+        (["bench", "--sizes", "2000,-5"], "--sizes must be event counts"),
+        (["bench", "--sizes", "0"], "--sizes must be positive"),
+        (["bench", "--sizes", "2000", "--only", "speed"], "--only takes scenarios"),
+    ],
+)
+def test_bench_with_bad_values_exits_2_before_running(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bench` with a bad --sizes or --only exits 2 with one line and writes nothing."""
+    code, out, err = run_cli([*args, "--results", str(tmp_path / "results")], capsys)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("scenescout: ")
+    assert not (tmp_path / "results").exists()
+    assert out == ""
