@@ -26,6 +26,7 @@ from ..model import City
 from . import images
 from .data import World, build_world
 from .faults import FaultInjector, profile
+from .ticketmaster import DAILY_QUOTA as TM_DAILY_QUOTA
 from .ticketmaster import TicketmasterApi
 
 __all__ = ["SandboxInfo", "serve"]
@@ -63,6 +64,12 @@ class _Api(Protocol):
     def routes(self) -> list[BaseRoute]: ...
 
     def publish(self, base_url: str) -> None: ...
+
+
+def tm_quota(events: int) -> int:
+    """Ticketmaster's daily quota in a sandbox without rate limits: the documented
+    5,000 calls, or one call per 50 events for a larger world."""
+    return max(TM_DAILY_QUOTA, events // 50)
 
 
 def _more_apis(world: World, *, rate_limit: bool) -> list[_Api]:
@@ -144,7 +151,9 @@ async def serve(
     00:00 UTC over ``days`` days, from ``seed``), binds ``host:port`` (``port=0``: a free
     port), then reports ``task_status.started(SandboxInfo(...))`` once the socket is
     listening and every event is rendered: use ``await nursery.start(serve, city)``.
-    ``rate_limit=False`` turns off the spike arrest (benchmarks); quotas still apply.
+    ``rate_limit=False`` turns off the spike arrests (benchmarks); quotas still apply,
+    but Ticketmaster's grows with a large world (a call per 50 events at least: the
+    documented 5,000 calls cannot page through a million events).
     ``faults`` names a fault profile (``faults.PROFILES``: none, flaky, hostile).
 
     Cancellation closes the listener and every connection; nothing outlives the call.
@@ -165,7 +174,8 @@ async def serve(
     world = await trio.to_thread.run_sync(
         lambda: build_world(city, days=days, events=events, seed=seed)
     )
-    ticketmaster = TicketmasterApi(world, rate_limit=rate_limit)
+    quota = tm_quota(len(world.events)) if not rate_limit else TM_DAILY_QUOTA
+    ticketmaster = TicketmasterApi(world, rate_limit=rate_limit, daily_quota=quota)
     apis: list[_Api] = [ticketmaster, *_more_apis(world, rate_limit=rate_limit)]
 
     async with trio.open_nursery() as nursery:

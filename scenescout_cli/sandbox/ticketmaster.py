@@ -852,12 +852,13 @@ class TicketmasterApi:
         world: World,
         *,
         rate_limit: bool = True,
+        daily_quota: int = DAILY_QUOTA,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.world = world
         self.spike = SpikeArrest(SPIKE_RATE, 1.0, clock=monotonic) if rate_limit else None
-        self.quota = DailyQuota(DAILY_QUOTA, clock=wall)
+        self.quota = DailyQuota(daily_quota, clock=wall)
         self._index: _Index | None = None
 
     @property

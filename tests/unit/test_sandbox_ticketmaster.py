@@ -155,3 +155,17 @@ def test_geo_radius_in_miles_and_km(index: _Index) -> None:
     assert all(distances[i] <= 1 for i in picked)
     miles, _ = index.match(_parse([("geoPoint", "dr5rut1"), ("radius", "0.6214")])[0])
     assert set(miles) == set(picked)
+
+
+def test_a_large_world_without_rate_limits_gets_a_quota_to_match(world: World) -> None:
+    """5,000 calls cannot page through a million events: the benchmark sandbox's
+    Ticketmaster quota grows with the world; the documented one stays otherwise."""
+    from scenescout_cli.sandbox.server import tm_quota
+    from scenescout_cli.sandbox.ticketmaster import API_KEY, DAILY_QUOTA, TicketmasterApi
+
+    assert tm_quota(2_500) == DAILY_QUOTA == 5_000
+    assert tm_quota(1_000_000) == 20_000
+    api = TicketmasterApi(world, rate_limit=False, daily_quota=2, wall=lambda: 0.0)
+    assert api.quota.take(API_KEY) is not None
+    assert api.quota.take(API_KEY) is not None
+    assert api.quota.take(API_KEY) is None  # the third call of the day is refused
