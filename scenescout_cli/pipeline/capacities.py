@@ -1,15 +1,17 @@
 """Every channel capacity and batch size of the pipeline, in one place.
 
 Small buffers: back-pressure, not buffering, keeps memory flat however large the city.
+They also bound what an interrupted crawl must drain before it exits (everything
+fetched is stored): about 4 pages + 512 + 512 items + one batch, a second or two.
 """
 
 #: planner → discovery, per source: queries waiting for that source's fetchers.
 SOURCE_QUERIES = 4
 #: discovery → ingestion: pages of raw records (each up to a provider page, e.g. 200).
-RAW_PAGES = 8
+RAW_PAGES = 4
 #: ingestion → processing, and processing → storage: single events or rejects.
-EVENTS = 1024
-STORE = 1024
+EVENTS = 512
+STORE = 512
 
 #: storage writes a batch when it holds this many items …
 STORE_BATCH_SIZE = 500

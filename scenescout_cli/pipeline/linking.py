@@ -36,10 +36,10 @@ from ..enrich.dedup import DedupIndex, merge
 from ..model import Event, event_id_for
 
 #: Records held before whole days are dropped (each costs a few kB with its features).
-RESIDENT_LIMIT = 40_000
+RESIDENT_LIMIT = 20_000
 #: Links after which a day nobody came near is certainly committed (the pipeline holds
 #: far fewer items in flight: see pipeline/capacities.py).
-SETTLE_AFTER = 10_000
+SETTLE_AFTER = 5_000
 #: Days either side of a record's start whose events it may match (a local date spans
 #: two UTC days; canonical events start at one of their records' starts).
 REACH_DAYS = 2
