@@ -778,7 +778,7 @@ class _Suite:
         floor_dir = self.work / f"floor-{size}"
         floor: dict[str, Any] = {"events": None, "requests": None, "seconds": None}
         try:
-            if 2 * _source_total(summary, "requests") > _sandbox_quota() * 0.9:
+            if 2 * _source_total(summary, "requests") > _sandbox_quota(size) * 0.9:
                 # the sandbox's daily quota (per key and process) would not serve both
                 with _sandbox(size, self.env, self.work, rate_limit=False) as fresh:
                     floor = _floor(fresh.env, floor_dir)
@@ -993,10 +993,11 @@ class _Suite:
         return result
 
 
-def _sandbox_quota() -> int:
-    from .sandbox.ticketmaster import DAILY_QUOTA
+def _sandbox_quota(events: int) -> int:
+    """Ticketmaster's daily quota in a sandbox of ``events`` without rate limits."""
+    from .sandbox.server import tm_quota
 
-    return DAILY_QUOTA
+    return tm_quota(events)
 
 
 def _say(line: str) -> None:
