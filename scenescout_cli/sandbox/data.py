@@ -13,6 +13,23 @@ updates yesterday's records instead of finding new ones.
 Venues are real (``data/venues.json``): names, street addresses, postal codes and
 coordinates. Teams, leagues, composers, operas, ballets and classic films are real;
 acts, comedians, plays and exhibitions are invented (``data/catalog.json``).
+
+A large count grows the city, not the venues' programmes. The real venues naturally hold
+``days * sum(rate)`` events (nyc: about 2,650 in 30 days). Up to three times that, they
+simply get busier; past it, the world adds invented venues until the events per venue
+stay at three times their natural rate (1M events in nyc: ~6,500 venues, ~5 events per
+venue and day, instead of ~530). Three times is a busy month, not an impossible one (a
+club with two shows a night, a cinema with three screens); every preset's default count
+lies between 0.9 and 1.3 times it, so default worlds never grow. Invented venues are a
+pure function of the city (not of the seed), and a larger count only appends to them:
+keys ``{city}/x-1``, ``x-2``, ...; kinds, capacities and rates drawn from the city's
+ordinary venues (no teams, residencies or seasons); distinct two-word names that no real
+venue and no invented act uses ("Juniper Heron Jazz Club"), never two that differ only by
+a number or a room; invented street addresses in the country's style, with the nearest
+real venue's postal code and locality; coordinates spread uniformly within 80% of the
+city's radius, at least 250 m from each other and from the real venues (the
+de-duplicator takes venues within 150 m for one place). A grown world also has a larger
+pool of touring acts, as each act plays one venue a day.
 """
 
 from __future__ import annotations
@@ -20,9 +37,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import itertools
 import json
 import math
 import random
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -75,7 +94,10 @@ class Residency:
 
 @attrs.frozen
 class Venue:
-    """A real venue. ``key`` is stable across seeds, anchors and ad-hoc areas."""
+    """A real venue, or an invented one of a grown world (module doc).
+
+    ``key`` is stable across seeds, anchors and ad-hoc areas.
+    """
 
     key: str
     name: str
@@ -150,6 +172,7 @@ class SandboxEvent:
 class World:
     """Everything the sandbox serves for one city: venues and events.
 
+    ``venues`` are the city's real venues, then any invented ones (module doc).
     ``events`` holds the dated events in start order (ties by key), then the undated ones.
     Every dated event starts in ``[anchor, anchor + days)``.
     """
@@ -218,6 +241,8 @@ def build_world(
     About 1% of them are undated (postponed "TBA" or "TBD"); the rest start in
     ``[anchor, anchor + days)``. The count is exact unless the window is too small to
     hold that many (a 1-day window of a small city), then it is everything generated.
+    Past three times what the city's venues naturally hold, the world gets invented
+    venues (module doc).
 
     Pure and deterministic; CPU-bound for large counts (run it off the Trio thread).
     Raises ValueError for ``days < 1`` or ``events < 0``.
@@ -227,15 +252,28 @@ def build_world(
     if events is not None and events < 0:
         raise ValueError(f"events must not be negative, got {events}")
     anchor = anchor_for(anchor)
-    venues = _venues_for(city)
     total = default_event_count(city, days) if events is None else events
     undated_n = total // 100
     dated_n = total - undated_n
+    base = _venues_for(city)
+    venues = _extend(city, base, days, dated_n)
+    grown = venues is not base
     end = anchor + dt.timedelta(days=days)
-    gen = _Generator(seed, city, anchor, end)
+    # A bigger city hosts more touring acts (each plays one venue a day).
+    growth = sum(v.rate for v in venues) / (sum(v.rate for v in base) or 1.0)
+    acts = min(_MAX_ACTS, math.ceil(_ACTS * growth)) if grown else _ACTS
+    gen = _Generator(seed, city, anchor, end, acts=acts)
 
     natural = days * sum(v.rate for v in venues) or 1.0
     factor = 1.08
+    if grown and days > 2 * _PILOT_DAYS:
+        # Even so, a grown world loses up to a quarter of its raw candidates to "an act
+        # plays one venue a day". A pilot over the first week measures the loss, so that
+        # one full pass (not a short one and a second) is enough: a third less time.
+        pilot = _Generator(seed, city, anchor, anchor + dt.timedelta(days=_PILOT_DAYS), acts=acts)
+        kept = len(pilot.candidates(venues, scale=factor * dated_n / natural))
+        if kept < (want := dated_n * _PILOT_DAYS / days):
+            factor *= 1.04 * want / max(1, kept)
     while True:
         candidates = gen.candidates(venues, scale=factor * dated_n / natural)
         if len(candidates) >= dated_n or factor > 256 or dated_n == 0:
@@ -409,6 +447,281 @@ def _venues_for(city: City) -> tuple[Venue, ...]:
 
 
 # ---------------------------------------------------------------------------
+# Invented venues: a bigger city than the presets know
+
+#: Past this multiple of its venues' natural rate a world gets invented venues (module doc).
+_CROWDED = 3.0
+#: Invented venues lie within this share of the city's radius...
+_SPREAD = 0.8
+#: ...at least this far from each other and from the real venues (the de-duplicator takes
+#: two venues within 150 m for one place); the spacing shrinks only when the disc is full.
+_SPACING_KM = 0.25
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+# Two of these words make an invented venue's distinctive name ("Juniper Heron"); none is
+# a word the de-duplicator reads as a room, a kind of venue or a common venue word, and
+# none appears in a real venue's name or an invented act's name (those two are checked).
+_NAME_FIRST = _words(
+    """
+    Alder Aspen Birch Cedar Cypress Hazel Hawthorn Juniper Larch Linden Magnolia Maple
+    Rowan Sycamore Willow Chestnut Hemlock Poplar Spruce Tamarack Hickory Walnut Almond
+    Pecan Acorn Bramble Clover Fern Heather Laurel Lilac Marigold Myrtle Primrose Saffron
+    Sorrel Thistle Violet Yarrow Fennel Rosemary Basil Anise Clove Nutmeg Cardamom Ginger
+    Cinnamon Pepper Quince Plum Fig Olive Apricot Cherry Mulberry Persimmon Tangerine Lemon
+    Damson Agate Basalt Cobalt Flint Garnet Granite Jasper Marble Onyx Opal Quartz Slate
+    Bronze Brass Pewter Tin Nickel Ochre Umber Sienna Russet Ivory Pearl Coral Jade Ruby
+    Topaz Beryl Cinder Dusk Frost Thunder Tempest Drift Morrow Tartan Tweed Calico Gingham
+    Linen Satin Denim Wicker Cork Rattan Chalk Clay Mica Loam Driftwood Bluebell Foxglove
+    Snowdrop Sunflower Larkspur Lavender Jasmine Hyacinth Peony Tulip Crocus Aster Dahlia
+    Zinnia Verbena Camellia Wisteria
+"""
+)
+_NAME_SECOND = _words(
+    """
+    Finch Heron Kestrel Wren Starling Magpie Raven Falcon Osprey Plover Lark Swallow Curlew
+    Egret Pelican Puffin Owl Otter Badger Beaver Hare Marten Stag Elk Bison Lynx Salmon
+    Trout Oyster Crane Gull Thrush Bunting Warbler Creek Brook Fen Marsh Bluff Ridge Knoll
+    Glen Dell Moor Heath Grove Thicket Meadow Prairie Bayou Delta Cove Inlet Ferry Wharf
+    Quay Pier Jetty Landing Crossing Junction Depot Foundry Forge Mill Kiln Quarry Works
+    Exchange Assembly Mews Bridge Tower Lighthouse Beacon Anchor Compass Sextant Spindle
+    Loom Bellows Anvil Kettle Clock Bell Barrel Thimble Teacup Ladle Saddle Wagon Carriage
+    Trolley Caboose Canoe Rudder Tiller Keel Mast Paddle Drum Fiddle Banjo Bugle Cornet
+"""
+)
+
+# What follows the distinctive words, per kind ("" = the words alone, like "Elsewhere").
+_KIND_WORDS: dict[str, tuple[str, ...]] = {
+    "arena": ("Arena", "Center", "Coliseum"),
+    "stadium": ("Stadium", "Field"),
+    "amphitheater": ("Amphitheater", "Bowl"),
+    "theatre": ("Theater", "Theatre", "Music Hall", "Auditorium"),
+    "broadway": ("Theatre",),
+    "playhouse": ("Playhouse", "Repertory Theater"),
+    "club": ("Ballroom", "Music Hall", "Lounge", "Room", "Social Club", "Hall", ""),
+    "dance_club": ("", "Club", "Nightclub"),
+    "jazz_club": ("Jazz Club", "Supper Club", "Jazz Room", "Jazz Bar"),
+    "comedy_club": ("Comedy Club", "Comedy House", "Comedy Room"),
+    "concert_hall": ("Concert Hall", "Music Hall", "Recital Hall"),
+    "opera_house": ("Opera House", "Opera"),
+    "cinema": ("Cinema", "Cinemas", "Picture House", "Film Center"),
+    "museum": ("Museum", "Art Museum", "Collection"),
+    "science_museum": ("Science Center", "Discovery Center"),
+    "family_attraction": ("Zoo", "Aquarium", "Wildlife Park"),
+}
+_BRITISH = {"Center": "Centre", "Theater": "Theatre", "Amphitheater": "Amphitheatre"}
+
+# Invented streets, by the address style of the venue's country.
+_STREET_TYPES = ("St", "Ave", "Blvd", "Rd", "Pl", "Street", "Avenue")
+_GB_STREET_TYPES = ("Street", "Road", "Lane", "Place", "Row", "Yard", "Walk")
+_DE_STREETS = _words(
+    """
+    Linden Birken Eichen Ahorn Kastanien Tannen Erlen Buchen Weiden Holunder Mühlen
+    Brunnen Rosen Flieder Garten Wiesen Feld Heide Quellen Fischer Weber Schmiede Glocken
+    Sonnen Stern Falken Kranich Reiher Lerchen Schwalben Drossel Fasanen Hasel
+"""
+)
+_DE_STREET_TYPES = ("straße", "weg", "allee", "ufer", "damm")
+_FR_STREETS = _words(
+    """
+    Tilleuls Lilas Peupliers Acacias Marronniers Moulins Vignes Saules Chênes Ormes
+    Cerisiers Pommiers Platanes Glycines Hirondelles Mésanges Alouettes Tanneurs Tisserands
+    Forgerons Verriers Potiers Lavandières Coteaux Sources Prés Jardiniers Vergers
+"""
+)
+_FR_STREET_TYPES = ("Rue des", "Avenue des", "Boulevard des", "Passage des", "Villa des")
+
+
+def _extend(city: City, venues: tuple[Venue, ...], days: int, dated_n: int) -> tuple[Venue, ...]:
+    """``venues``, plus invented ones when ``dated_n`` would crowd them (module doc)."""
+    rate = sum(v.rate for v in venues)
+    if dated_n <= _CROWDED * days * rate:
+        return venues
+    return venues + _invented_venues(city, venues, dated_n / (_CROWDED * days) - rate)
+
+
+def _invented_venues(city: City, base: tuple[Venue, ...], rate: float) -> tuple[Venue, ...]:
+    """Invented venues whose rates add up to at least ``rate``, spread over ``city``.
+
+    Kinds, capacities and rates follow ``base``'s ordinary venues (no teams, residencies
+    or seasons); street addresses are invented; postal code, locality, region and country
+    are the nearest base venue's. Pure, independent of the seed, and prefix-stable: a
+    larger ``rate`` only appends venues, so x-1 is the same venue in every large world.
+    """
+    templates = [
+        (v.kind, v.capacity, v.rate)
+        for v in base
+        if not (v.teams or v.residency or v.months) and v.kind not in ("broadway", "stadium")
+    ] or [(kind, capacity, r) for _, kind, capacity, r in _SYNTHETIC]
+    cores = _name_cores(city.slug)
+    taken = {v.name.casefold() for v in base} | _real_names()
+    places = _spread(city, base)
+    rng = _rng("invented-venues", city.slug)
+    addresses: set[str] = {v.address for v in base}
+    out: list[Venue] = []
+    total = 0.0
+    for core in cores:
+        if total >= rate:
+            break
+        kind, capacity, venue_rate = rng.choice(templates)
+        lat, lon = next(places)
+        near = min(base, key=lambda v: (v.lat - lat) ** 2 + (v.lon - lon) ** 2) if base else None
+        country_code = near.country_code if near else city.country
+        word = rng.choice(_KIND_WORDS.get(kind, ("Hall",)))
+        if country_code != "US":
+            word = " ".join(_BRITISH.get(w, w) for w in word.split())
+        name = f"{core} {word}".strip()
+        if word in ("Room", "Lounge", "Ballroom") and rng.random() < 0.4:
+            name = f"The {name}"
+        if name.casefold() in taken:
+            continue
+        taken.add(name.casefold())
+        address = _street_address(rng, country_code)
+        while address in addresses:
+            address = _street_address(rng, country_code)
+        addresses.add(address)
+        total += venue_rate
+        out.append(
+            Venue(
+                key=f"{city.slug}/x-{len(out) + 1}",
+                name=name,
+                kind=kind,
+                address=address,
+                locality=near.locality if near else city.name,
+                region=near.region if near else None,
+                region_code=near.region_code if near else None,
+                postal_code=near.postal_code if near else "",
+                country=near.country if near else city.country,
+                country_code=country_code,
+                lat=lat,
+                lon=lon,
+                timezone=city.timezone,
+                capacity=_round_capacity(capacity * rng.uniform(0.5, 1.5)),
+                rate=venue_rate,
+            )
+        )
+    return tuple(out)
+
+
+@functools.cache
+def _real_names() -> frozenset[str]:
+    """Every real (and fixed invented) venue name, case-folded."""
+    names = {v.name for venues in _preset_venues().values() for v in venues}
+    return frozenset(n.casefold() for n in names | {s[0] for s in _SYNTHETIC})
+
+
+@functools.cache
+def _name_words() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The two word lists, without words of real venue names or invented acts."""
+    cat = _catalog("catalog.json")
+    used = {
+        w.casefold().removesuffix("s")
+        for text in (
+            *_real_names(),
+            *cat["adjectives"],
+            *cat["plurals"],
+            *cat["singulars"],
+            *cat["stage_names"],
+        )
+        for w in text.replace("-", " ").split()
+    }
+
+    def unused(words: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(w for w in words if w.casefold().removesuffix("s") not in used)
+
+    return unused(_NAME_FIRST), unused(_NAME_SECOND)
+
+
+def _name_cores(slug: str) -> Iterator[str]:
+    """Distinct two-word cores ("Juniper Heron") in a stable per-city order, then three-word.
+
+    First-list × second-list pairs come first, then pairs within each list; no two cores
+    have the same set of words, so no two invented names differ only by their kind word.
+    """
+    first, second = _name_words()
+    rng = _rng("venue-names", slug)
+    for group in (
+        [(a, b) for a in first for b in second],
+        list(itertools.combinations(first, 2)),
+        list(itertools.combinations(second, 2)),
+    ):
+        rng.shuffle(group)
+        yield from (" ".join(words) for words in group)
+    words = [*first, *second]
+    rng.shuffle(words)
+    yield from (" ".join(words) for words in itertools.combinations(words, 3))
+
+
+def _spread(city: City, base: tuple[Venue, ...]) -> Iterator[tuple[float, float]]:
+    """Endless (lat, lon) points, uniform within ``_SPREAD`` of the city's radius, spaced.
+
+    Each point is at least the spacing from every earlier point and every base venue; after
+    many misses in a row (the disc is full at this spacing) the spacing shrinks by a fifth.
+    """
+    area = city.area
+    ky = 6371.0088 * math.pi / 180  # km per degree of latitude, as distance_km measures
+    kx = ky * max(0.05, math.cos(math.radians(area.lat)))  # ...and of longitude
+    rng = _rng("venue-spread", city.slug)
+    spacing = _SPACING_KM
+    points = [((v.lon - area.lon) * kx, (v.lat - area.lat) * ky) for v in base]
+    grid: dict[tuple[int, int], list[tuple[float, float]]] = {}
+
+    def cell(x: float, y: float) -> tuple[int, int]:
+        return math.floor(x / spacing), math.floor(y / spacing)
+
+    def index() -> None:
+        grid.clear()
+        for x, y in points:
+            grid.setdefault(cell(x, y), []).append((x, y))
+
+    index()
+    misses = 0
+    while True:
+        r = _SPREAD * area.radius_km * math.sqrt(rng.random())
+        t = 2 * math.pi * rng.random()
+        x, y = r * math.cos(t), r * math.sin(t)
+        cx, cy = cell(x, y)
+        if any(
+            (x - px) ** 2 + (y - py) ** 2 < spacing**2
+            for i in (-1, 0, 1)
+            for j in (-1, 0, 1)
+            for px, py in grid.get((cx + i, cy + j), ())
+        ):
+            misses += 1
+            if misses >= 200:
+                spacing *= 0.8
+                misses = 0
+                index()
+            continue
+        misses = 0
+        points.append((x, y))
+        grid.setdefault((cx, cy), []).append((x, y))
+        yield round(area.lat + y / ky, 5), round(area.lon + x / kx, 5)
+
+
+def _street_address(rng: random.Random, country_code: str) -> str:
+    """An invented street address in the style of ``country_code``."""
+    if country_code == "DE":
+        return f"{rng.choice(_DE_STREETS)}{rng.choice(_DE_STREET_TYPES)} {rng.randint(1, 160)}"
+    if country_code == "FR":
+        street = f"{rng.choice(_FR_STREET_TYPES)} {rng.choice(_FR_STREETS)}"
+        return f"{rng.randint(1, 180)} {street}"
+    word = rng.choice(_NAME_FIRST)
+    if country_code == "GB":
+        return f"{rng.randint(1, 320)} {word} {rng.choice(_GB_STREET_TYPES)}"
+    return f"{rng.randint(1, 2999)} {word} {rng.choice(_STREET_TYPES)}"
+
+
+def _round_capacity(capacity: float) -> int:
+    """A capacity as a venue states it: to 5 below 200, to 10 below 2,000, else to 100."""
+    step = 5 if capacity < 200 else 10 if capacity < 2000 else 100
+    return max(40, step * round(capacity / step))
+
+
+# ---------------------------------------------------------------------------
 # Programmes: when venues of each kind hold events, and what those events are
 
 # (weights Monday..Sunday, weekday slot times, weekend slot times)
@@ -508,6 +821,9 @@ _SPORT_PRICES = {
     "DEL": (25, 90),
 }
 _TOURING = frozenset({"music", "nightlife"})
+_ACTS = 40  # invented acts per music genre in a preset-sized world
+_PILOT_DAYS = 7  # a grown world's pilot window (build_world)
+_MAX_ACTS = 2000  # ...and at most in a grown one (fewer where a genre's names run out)
 _CURRENCY = {"US": "USD", "GB": "GBP", "DE": "EUR", "FR": "EUR", "CA": "CAD"}
 
 
@@ -536,13 +852,15 @@ class _Programme:
 class _Generator:
     """Builds the events of one world; every choice is a hash of the seed and its place."""
 
-    def __init__(self, seed: int, city: City, anchor: dt.datetime, end: dt.datetime) -> None:
+    def __init__(
+        self, seed: int, city: City, anchor: dt.datetime, end: dt.datetime, *, acts: int = _ACTS
+    ) -> None:
         self.seed = seed
         self.city = city
         self.anchor = anchor
         self.end = end
         self.cat = _catalog("catalog.json")
-        self.acts = _acts(seed)
+        self.acts = _acts(seed, acts)
 
     # -- candidates -------------------------------------------------------
 
@@ -1202,15 +1520,20 @@ class _Generator:
 
 
 @functools.cache
-def _acts(seed: int) -> dict[str, list[Performer]]:
-    """A pool of invented acts per music genre (touring acts play several cities)."""
+def _acts(seed: int, size: int = _ACTS) -> dict[str, list[Performer]]:
+    """A pool of ``size`` invented acts per music genre (touring acts play several cities).
+
+    A larger pool starts with the smaller one; a genre whose names run out has fewer.
+    """
     cat = _catalog("catalog.json")
     pool: dict[str, list[Performer]] = {}
     for genre in cat["music_genres"]:
         rng = _rng(seed, "acts", genre)
         seen: set[str] = set()
         acts: list[Performer] = []
-        while len(acts) < 40:
+        for _ in range(40 * size):
+            if len(acts) >= size:
+                break
             r = rng.random()
             if genre in ("Hip-Hop/Rap", "Dance/Electronic") and r < 0.6:
                 name = rng.choice(cat["stage_names"])

@@ -14,6 +14,7 @@ from scenescout_cli.cities import city_from_slug, city_near, presets
 from scenescout_cli.model import CATEGORIES
 from scenescout_cli.sandbox.data import (
     World,
+    _extend,
     build_world,
     default_event_count,
     distance_km,
@@ -122,6 +123,135 @@ def test_bad_arguments_are_refused() -> None:
         build_world(NYC, days=0)
     with pytest.raises(ValueError, match="events"):
         build_world(NYC, events=-1)
+
+
+# ---------------------------------------------------------------------------
+# A bigger city: invented venues past three times the natural rate
+
+
+def _natural(venues) -> float:
+    return sum(v.rate for v in venues)
+
+
+def test_the_default_world_and_moderate_counts_keep_the_real_venues(nyc: World) -> None:
+    """Defaults and counts up to three times the natural rate add no venue."""
+    assert nyc.venues == venues_for(NYC)
+    assert build_world(NYC, anchor=ANCHOR, events=6000).venues == venues_for(NYC)
+    for city in presets():
+        assert default_event_count(city) < 1.5 * 30 * _natural(venues_for(city)), city.slug
+
+
+def test_a_large_count_grows_the_city_at_the_natural_rate() -> None:
+    """20k events in 3 days get invented venues; events per venue-day stay near 3× natural."""
+    world = build_world(NYC, anchor=ANCHOR, days=3, events=20_000)
+    real = venues_for(NYC)
+    invented = world.venues[len(real) :]
+    assert world.venues[: len(real)] == real
+    assert len(invented) > 1000
+    assert [v.key for v in invented] == [f"nyc/x-{n}" for n in range(1, len(invented) + 1)]
+    dated = [e for e in world.events if e.start is not None]
+    assert len(world.events) == 20_000
+    per_venue_day = len(dated) / (len(world.venues) * world.days)
+    natural = _natural(world.venues) / len(world.venues)
+    assert 2 * natural <= per_venue_day <= 3.5 * natural  # without new venues: ~25×
+    used = Counter(e.venue.key for e in dated)
+    assert sum(used[v.key] for v in invented) > 0.9 * len(dated)
+    assert max(used.values()) <= 30 * world.days  # no venue holds hundreds a day
+
+
+def test_a_grown_month_is_exact_and_deterministic() -> None:
+    """12k events over 30 days (the pilot path) are exact, repeatable and at new venues."""
+    first = build_world(NYC, anchor=ANCHOR, events=12_000)
+    again = build_world(NYC, anchor=ANCHOR, events=12_000)
+    assert len(first.events) == 12_000
+    assert len(first.venues) > len(venues_for(NYC))
+    assert first.venues == again.venues
+    assert first.events == again.events
+
+
+@pytest.fixture(scope="module")
+def invented() -> tuple:
+    """The venues invented for a million events in nyc (the benchmark's largest world)."""
+    real = venues_for(NYC)
+    return _extend(NYC, real, 30, 990_000)[len(real) :]
+
+
+def test_invented_venues_are_enough_ordinary_and_in_the_city(invented) -> None:
+    """Their rates reach a third of the demand; real kinds; the city's zone and country."""
+    assert _natural(venues_for(NYC)) + _natural(invented) >= 990_000 / (3 * 30)
+    real_kinds = {v.kind for v in venues_for(NYC)}
+    assert {v.kind for v in invented} <= real_kinds - {"broadway", "stadium"}
+    assert len({v.kind for v in invented}) >= 8
+    for v in invented:
+        assert v.timezone == NYC.timezone
+        assert v.country_code == "US"
+        assert v.postal_code
+        assert v.rate > 0
+        assert v.capacity >= 40
+        assert v.teams == v.months == ()
+        assert v.residency is None
+        assert v.resident is None
+
+
+def test_invented_names_are_distinct_realistic_and_not_real(invented) -> None:
+    """Names are unique, share no core, hold no digits and match no real venue anywhere."""
+    names = [v.name.casefold() for v in invented]
+    assert len(set(names)) == len(names)
+    real = {v.name.casefold() for city in presets() for v in venues_for(city)}
+    assert real.isdisjoint(names)
+    assert not any(ch.isdigit() for name in names for ch in name)
+    # The first two words are the distinctive core; two venues never share it.
+    cores = [frozenset(v.name.removeprefix("The ").split()[:2]) for v in invented]
+    assert len(set(cores)) == len(cores)
+    addresses = [v.address for v in invented]
+    assert len(set(addresses)) == len(addresses)
+
+
+def test_invented_venues_are_spread_within_the_radius(invented) -> None:
+    """Within 80% of the radius, never on one spot, and over the whole area."""
+    area = NYC.area
+    distances = [distance_km(area.lat, area.lon, v.lat, v.lon) for v in invented]
+    assert max(distances) <= 0.8 * area.radius_km + 0.05
+    assert sum(d < 0.4 * area.radius_km for d in distances) > 0.1 * len(invented)
+    assert sum(d > 0.7 * area.radius_km for d in distances) > 0.1 * len(invented)
+    spots = {(v.lat, v.lon) for v in invented} | {(v.lat, v.lon) for v in venues_for(NYC)}
+    assert len(spots) == len(invented) + len(venues_for(NYC))
+
+
+def test_invented_venues_keep_their_distance() -> None:
+    """A few hundred invented venues are at least 250 m from each other and the real ones."""
+    venues = _extend(NYC, venues_for(NYC), 30, 60_000)
+    invented = venues[len(venues_for(NYC)) :]
+    assert len(invented) > 200
+    for i, a in enumerate(invented):
+        for b in venues[: len(venues_for(NYC)) + i]:
+            assert distance_km(a.lat, a.lon, b.lat, b.lon) >= 0.249, (a.name, b.name)
+
+
+def test_invented_venues_are_stable_and_only_appended(invented) -> None:
+    """A smaller grown world's venues are the first of a larger one's; seeds do not matter."""
+    real = venues_for(NYC)
+    smaller = _extend(NYC, real, 30, 60_000)[len(real) :]
+    assert invented[: len(smaller)] == smaller
+    assert build_world(NYC, anchor=ANCHOR, days=3, events=3000, seed=5).venues == (
+        build_world(NYC, anchor=ANCHOR, days=3, events=3000).venues
+    )
+
+
+def test_other_cities_grow_in_their_own_style() -> None:
+    """Berlin's invented addresses read "Straße 12"; Paris's "12 Rue des ..."; Sydney grows too."""
+    for slug, pattern in (("berlin", r"\D+ \d+"), ("paris", r"\d+ \D+ de[s ].+")):
+        city = city_from_slug(slug)
+        real = venues_for(city)
+        grown = _extend(city, real, 30, 50_000)[len(real) :]
+        assert grown
+        assert all(re.fullmatch(pattern, v.address) for v in grown), slug
+        assert all(v.country_code == real[0].country_code for v in grown)
+    sydney = city_near("-33.87,151.21", 20)
+    world = build_world(sydney, anchor=ANCHOR, days=3, events=3000)
+    assert len(world.venues) > len(venues_for(sydney))
+    assert all(distance_km(-33.87, 151.21, v.lat, v.lon) <= 20 for v in world.venues)
+    assert len(world.events) == 3000
 
 
 # ---------------------------------------------------------------------------
