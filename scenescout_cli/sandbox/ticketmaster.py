@@ -160,8 +160,9 @@ def _b64(raw: bytes) -> str:
 def event_id(event: SandboxEvent) -> str:
     """The event's Ticketmaster id: 13-21 characters of ``[A-Za-z0-9_-]``, stable per key."""
     raw = _digest("tm-event", event.key)
-    length = 13 + raw[0] % 9
     prefix = _EVENT_ID_PREFIXES[raw[1] % len(_EVENT_ID_PREFIXES)]
+    # at least 8 random characters (48 bits) after the prefix: unique in a 1M world
+    length = max(13 + raw[0] % 9, len(prefix) + 8)
     return (prefix + _b64(raw[2:]))[:length]
 
 
@@ -552,7 +553,7 @@ class _Index:
                 self.undated.append(i)
                 if event.undated == "tbd":
                     self.tbd.add(i)
-        if len(set(self.ids)) != len(self.ids):  # 96+ random bits: never expected
+        if len(set(self.ids)) != len(self.ids):  # 48+ random bits: never expected
             raise RuntimeError("duplicate Ticketmaster event ids in the sandbox world")
         self.by_id = {ident: i for i, ident in enumerate(self.ids)}
         n = len(events)

@@ -169,3 +169,19 @@ def test_a_large_world_without_rate_limits_gets_a_quota_to_match(world: World) -
     assert api.quota.take(API_KEY) is not None
     assert api.quota.take(API_KEY) is not None
     assert api.quota.take(API_KEY) is None  # the third call of the day is refused
+
+
+def test_event_ids_keep_enough_random_characters_to_stay_unique() -> None:
+    """Every id has 8+ random characters after its prefix (a 1M world has no repeats);
+    lengths stay within Ticketmaster's 13-21."""
+    from scenescout_cli.sandbox.ticketmaster import _EVENT_ID_PREFIXES, event_id
+
+    world = build_world(city_from_slug("nyc"), anchor=ANCHOR, events=30_000)
+    ids = [event_id(e) for e in world.events]
+    assert len(set(ids)) == len(ids)
+    for ident in ids:
+        prefix = next(
+            p for p in sorted(_EVENT_ID_PREFIXES, key=len, reverse=True) if ident.startswith(p)
+        )
+        assert len(ident) - len(prefix) >= 8
+        assert 13 <= len(ident) <= 21
