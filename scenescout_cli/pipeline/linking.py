@@ -10,8 +10,8 @@ so the stored result does not depend on arrival order.
 Memory stays flat however large the city: state is kept per **home day** (the UTC
 day a canonical event starts; undated events share one partition). A record can only
 match events starting within a local day of it, so before linking a record starting
-on day *d*, ``prepare`` loads from the store the canonical events of days *d − 2* to
-*d + 2* not in memory yet; and when more than ``resident_limit`` records are held,
+on day *d*, ``prepare`` loads from the store the canonical events of days *d − 1* to
+*d + 1* not in memory yet; and when more than ``resident_limit`` records are held,
 the days no record has come near for ``settle_after`` links are dropped whole (a
 canonical event with all its records). Everything dropped was committed by then —
 at most a few thousand items are between ingestion and storage (pipeline/capacities)
@@ -40,9 +40,11 @@ RESIDENT_LIMIT = 20_000
 #: Links after which a day nobody came near is certainly committed (the pipeline holds
 #: far fewer items in flight: see pipeline/capacities.py).
 SETTLE_AFTER = 5_000
-#: Days either side of a record's start whose events it may match (a local date spans
-#: two UTC days; canonical events start at one of their records' starts).
-REACH_DAYS = 2
+#: Days either side of a record's start whose events it may match. A record matches a
+#: canonical event only if it matches every record in it (complete linkage): starts
+#: within TIME_TOLERANCE or on the same local date, which lies within two UTC days; and
+#: a canonical event's start is one of its records' starts.
+REACH_DAYS = 1
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DAY = dt.timedelta(days=1)
