@@ -542,6 +542,11 @@ class Store:
 
         Idempotent: writing the same batch twice leaves the same rows and only moves
         ``last_seen_at``. Cancelled or failed, the transaction rolls back whole.
+
+        Commits are asynchronous (``synchronous_commit = off`` for this transaction): a
+        crash of the database server may lose the last fraction of a second of batches,
+        never part of one — and their query progress goes with them, so a resumed
+        crawl fetches those pages again. The crawler's own crash loses nothing.
         """
         return await self._run(self._write_batch, run_id, city, batch, before_commit)
 
@@ -554,6 +559,7 @@ class Store:
     ) -> WriteResult:
         inserted = updated = unchanged = 0
         async with self._conn.transaction(), self._conn.cursor() as cur:
+            await cur.execute("SET LOCAL synchronous_commit = off")
             if batch.events:
                 await cur.execute(_CREATE_BATCH_TABLE)
                 async with cur.copy(

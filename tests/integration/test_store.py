@@ -69,6 +69,8 @@ async def test_batches_upsert_idempotently(database_url: str) -> None:
             assert updated == before[title][2]  # content unchanged
         (sources,) = await store.fetch_all("SELECT count(*) FROM event_sources")
         assert sources == (2,)
+        # batches commit asynchronously; the setting does not outlive their transaction
+        assert await store.fetch_all("SHOW synchronous_commit") == [("on",)]
 
 
 async def test_a_changed_event_moves_updated_at_and_rejects_are_kept(database_url: str) -> None:
