@@ -135,13 +135,13 @@ def _ingest_one(
 ) -> Item | Event | None:
     """The item one record becomes — an Event still to be linked — or None for a
     repeat within this run."""
-    digest = content_hash(record)
     source_id = _safe_id(adapter, record)
+    if source_id is not None and (adapter.name, source_id) in seen:
+        stats.unchanged_in_run += 1  # overlapping queries: checked before any work
+        return None
+    digest = content_hash(record)
     if source_id is not None:
         key = (adapter.name, source_id)
-        if key in seen:
-            stats.unchanged_in_run += 1
-            return None
         if known.get(key) == digest:
             seen.add(key)
             stats.source(adapter.name).unchanged += 1

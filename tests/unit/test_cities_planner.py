@@ -234,9 +234,9 @@ def test_split_halves_window(length: dt.timedelta, middle: dt.datetime) -> None:
 # ---------------------------------------------------------------- splitting in space
 
 
-@pytest.mark.parametrize("length", [HOUR, dt.timedelta(minutes=20), SECOND])
+@pytest.mark.parametrize("length", [MIN_WINDOW, MIN_WINDOW / 2, SECOND])
 def test_short_window_splits_into_quarters(length: dt.timedelta) -> None:
-    """At or below an hour the window is kept and the circle becomes four r/√2 circles."""
+    """At or below MIN_WINDOW the window is kept and the circle becomes four r/√2 circles."""
     parent = query(length=length)
     children = split_query(parent)
     assert [c.area for c in children] == quarter_areas(parent.area)
@@ -328,15 +328,15 @@ def test_repeated_splitting_of_thirty_days_terminates(branch: int) -> None:
         current = children[branch % len(children)]
         depth += 1
         assert depth <= 100, "splitting does not converge"
-    # 30 days = 720 h → 10 halvings (≤ 42.2 min); 25 km → 14 divisions by √2 (≤ 0.195 km).
-    assert depth == 10 + 14
+    # 30 days = 720 h → 13 halvings (≤ 5.3 min); 25 km → 14 divisions by √2 (≤ 0.195 km).
+    assert depth == 13 + 14
     assert current.window.end - current.window.start <= MIN_WINDOW
     assert current.area.radius_km <= MIN_RADIUS_KM
 
 
 def test_full_split_tree_partitions_time_and_reaches_the_floor() -> None:
-    """Splitting a 3 h, 0.49 km query to the floor yields leaves that tile the window."""
-    parent = query(Area(40.0, -74.0, 0.49), dt.timedelta(hours=3))
+    """Splitting a 40 min, 0.49 km query to the floor yields leaves that tile the window."""
+    parent = query(Area(40.0, -74.0, 0.49), dt.timedelta(minutes=40))
     leaves: list[Query] = []
     pending = [parent]
     while pending:
@@ -351,7 +351,7 @@ def test_full_split_tree_partitions_time_and_reaches_the_floor() -> None:
     assert windows[0].start == parent.window.start
     assert windows[-1].end == parent.window.end
     assert all(a.end == b.start for a, b in itertools.pairwise(windows))
-    # 3 h → 4 windows of 45 min; 0.49 km → 0.347 → 0.245 km: two levels of quarters each.
+    # 40 min → 4 windows of 10 min; 0.49 km → 0.347 → 0.245 km: two levels of quarters each.
     assert len(windows) == 4
     assert len(leaves) == 4 * 4**2
 
