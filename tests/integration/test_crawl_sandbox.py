@@ -337,7 +337,12 @@ def test_doctor_probes_each_key_against_a_running_sandbox(
         assert "not-a-key" not in refused.stdout + refused.stderr
     finally:
         server.send_signal(signal.SIGINT)
-        server.communicate(timeout=30)
+        try:
+            server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()  # never leak it into the next test
+            server.communicate()
+            raise
 
 
 def test_metrics_file_and_rejects_after_a_crawl(
