@@ -90,7 +90,8 @@ async def ingest(
     """Normalise every record of every page; closes ``out`` when ``pages`` ends.
 
     ``known_hashes`` maps (source, source_id) to the content hash stored by earlier
-    crawls of this city; ``linker`` holds the canonical events already stored.
+    crawls of this city; ``linker`` links each event to its canonical event, reading
+    stored events from the database as records need them (``Linker.prepare``).
     """
     linker = linker if linker is not None else Linker()
     stage = stats.stage("ingest")
