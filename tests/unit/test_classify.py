@@ -7,7 +7,6 @@ import datetime as dt
 import importlib.util
 import json
 import os
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +36,8 @@ from scenescout_cli.sources.eventbrite import EventbriteSource
 from scenescout_cli.sources.ticketmaster import TicketmasterSource
 from scenescout_cli.sources.yelp import YelpSource
 
+from .bench_scripts import bench_script
+
 ROOT = Path(__file__).parents[2]
 FETCHED = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 
@@ -53,15 +54,8 @@ def event(**changes: Any) -> Event:
 
 
 def eval_module() -> ModuleType:
-    """bench/eval_classify.py, imported by path (bench/ is not a package)."""
-    path = ROOT / "bench" / "eval_classify.py"
-    spec = importlib.util.spec_from_file_location("eval_classify", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("eval_classify", module)
-    spec.loader.exec_module(module)
-    return module
+    """bench/eval_classify.py."""
+    return bench_script("eval_classify")
 
 
 @pytest.fixture(autouse=True)

@@ -4,9 +4,7 @@ and the evaluation targets on the labelled pairs."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import itertools
-import sys
 import zoneinfo
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +15,8 @@ import pytest
 
 from scenescout_cli.enrich.dedup import DedupIndex, merge, normalise_title, same_event
 from scenescout_cli.model import Event
+
+from .bench_scripts import bench_script
 
 NY = "America/New_York"
 MSG = (40.750504, -73.993439)
@@ -50,14 +50,8 @@ def other(**changes: Any) -> Event:
 
 
 def eval_module() -> ModuleType:
-    """bench/eval_dedup.py, imported by path (bench/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("eval_dedup", ROOT / "bench" / "eval_dedup.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("eval_dedup", module)
-    spec.loader.exec_module(module)
-    return module
+    """bench/eval_dedup.py."""
+    return bench_script("eval_dedup")
 
 
 # --------------------------------------------------------------------------- titles

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import random
-import sys
 import uuid
 from pathlib import Path
 from types import ModuleType
@@ -19,18 +17,14 @@ from scenescout_cli.enrich import sanitize
 from scenescout_cli.model import Event
 from scenescout_cli.pipeline.linking import Linker, day_of
 
+from .bench_scripts import bench_script
+
 ROOT = Path(__file__).parents[2]
 
 
 def dedup_scale() -> ModuleType:
-    """bench/dedup_scale.py (its synthetic provider records), imported by path."""
-    spec = importlib.util.spec_from_file_location("dedup_scale", ROOT / "bench" / "dedup_scale.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("dedup_scale", module)
-    spec.loader.exec_module(module)
-    return module
+    """bench/dedup_scale.py (its synthetic provider records)."""
+    return bench_script("dedup_scale")
 
 
 def crawl_order(count: int, *, days: int, seed: int = 3) -> list[Event]:
