@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from pathlib import Path
 from types import ModuleType
 from zoneinfo import ZoneInfo
 
@@ -18,8 +17,6 @@ from scenescout_cli.model import Event
 from scenescout_cli.pipeline.linking import Linker, day_of
 
 from .bench_scripts import bench_script
-
-ROOT = Path(__file__).parents[2]
 
 
 def dedup_scale() -> ModuleType:
