@@ -365,9 +365,10 @@ def test_metrics_file_and_rejects_after_a_crawl(
             "hostile",
             "--max-duration",
             "15s",
-            # a window of its own: never the resume of an earlier test's open plan
+            # a window of its own (never the resume of an earlier test's open plan), and
+            # more than 15 s of hostile fetching: the run ends partial
             "--days",
-            "12",
+            "31",
             *ONE_SOURCE,
             "--metrics-file",
             str(metrics),
