@@ -4,8 +4,11 @@ Each record is one unit of work: a record that cannot be normalised becomes a
 ``Reject`` with its reason and goes on to the rejects table; it never ends the run.
 A record whose content hash equals the stored one becomes ``Unchanged`` and skips
 the rest of the work (incremental crawls). A provider record seen twice in one run
-(overlapping split queries) passes once. After a page's records comes its
-``PageDone`` marker, which storage commits with them.
+(overlapping split queries) passes once — "seen" is a bounded memory of recent
+records (``RecentKeys``), which is enough because the parts of a split query run one
+after the other; a repeat it has forgotten is normalised and stored again, which
+changes nothing (storage upserts). After a page's records comes its ``PageDone``
+marker, which storage commits with them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,36 @@ from .stats import RunStats
 
 #: Bumped when normalisation changes, so that every record is normalised afresh once.
 NORMALISATION_VERSION = "1"
+#: Provider records remembered as "seen in this run". Repeats come from the
+#: overlapping parts of one split query, fetched one after another, so they are
+#: never far apart; the bound keeps a city of millions of events flat in memory.
+SEEN_LIMIT = 200_000
+
+
+class RecentKeys:
+    """A set that remembers at least the last ``limit // 2`` and at most ``limit`` keys.
+
+    Two generations: when the current one is half the limit it becomes the old one
+    and the one before is forgotten. Membership and adding are O(1).
+    """
+
+    def __init__(self, limit: int = SEEN_LIMIT) -> None:
+        self._half = max(1, limit // 2)
+        self._current: set[tuple[str, str]] = set()
+        self._old: set[tuple[str, str]] = set()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._current or key in self._old
+
+    def __len__(self) -> int:
+        return len(self._current) + len(self._old)
+
+    def add(self, key: tuple[str, str]) -> None:
+        if key in self._old:
+            return
+        self._current.add(key)
+        if len(self._current) >= self._half:
+            self._old, self._current = self._current, set()
 
 
 def content_hash(record: dict[str, Any]) -> str:
@@ -97,7 +130,7 @@ async def ingest(
     stage = stats.stage("ingest")
     stage.watch(pages)
     known = known_hashes or {}
-    seen: set[tuple[str, str]] = set()
+    seen = RecentKeys(SEEN_LIMIT)
     async with pages, out:
         task_status.started()
         async for page in pages:
@@ -131,7 +164,7 @@ def _ingest_one(
     record: dict[str, Any],
     page: RawPage,
     known: Mapping[tuple[str, str], str],
-    seen: set[tuple[str, str]],
+    seen: RecentKeys,
     stats: RunStats,
 ) -> Item | Event | None:
     """The item one record becomes — an Event still to be linked — or None for a

@@ -65,12 +65,18 @@ def _window(url: str) -> tuple[object, object]:
 def _content(url: str, start: object, end: object) -> list[tuple[object, ...]]:
     """What a crawl decided about the events in [start, end), without its own timestamps.
 
+    Each record's canonical event is named by the first of its records (source, id)
+    rather than by its id: an id is the first-seen record's, and which of two sources'
+    records of one event arrives first varies from run to run (concurrent fetchers).
+    The grouping and the merged content must match; the id need not.
     The sandbox's port shows in its image URLs (and so in the records' hashes); it is
     the same from crawl to crawl unless the port was busy, so it is left out.
     """
     return _query(
         url,
-        "SELECT es.source, es.source_id, e.id, e.title, e.starts_at, e.ends_at,"
+        "SELECT es.source, es.source_id,"
+        " (SELECT min(m.source || ':' || m.source_id) FROM event_sources m"
+        "  WHERE m.event_id = e.id), e.title, e.starts_at, e.ends_at,"
         " e.timezone, e.venue_name, e.address, e.lat, e.lon, e.category, e.price_min,"
         " e.price_max, e.status, e.url, regexp_replace(e.image_url, ':[0-9]+/', ':PORT/'),"
         " e.description, e.quality_score"

@@ -251,3 +251,62 @@ async def test_a_stalled_source_does_not_hold_up_the_others(
     assert stats.source("ticketmaster").state == "done"
     assert len({e.source_id for e in store.events}) == 40
     assert stats.source("eventbrite").records == 0
+
+
+def test_recent_keys_remembers_the_last_half_of_its_limit_and_no_more() -> None:
+    """The in-run "seen" memory is bounded: old keys are forgotten, recent ones never."""
+    from scenescout_cli.pipeline.ingestion import RecentKeys
+
+    seen = RecentKeys(limit=10)
+    for n in range(100):
+        seen.add(("tm", str(n)))
+        assert len(seen) <= 10
+        assert all(("tm", str(k)) in seen for k in range(max(0, n - 4), n + 1))
+    assert ("tm", "0") not in seen
+    assert ("tm", "99") in seen
+
+
+async def test_a_forgotten_repeat_is_linked_again_to_the_same_event(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Past the seen-limit a repeat is normalised and linked again — to the same
+    canonical event (storage upserts it: nothing new, nothing lost); within the limit
+    it is dropped before any work."""
+    from scenescout_cli.model import Window
+    from scenescout_cli.pipeline.ingestion import ingest
+    from scenescout_cli.pipeline.messages import Linked, PageDone, RawPage
+
+    api = FakeApi.spread(12)
+    query = Query("ticketmaster", CITY.area, Window(T0, T0 + dt.timedelta(days=30)))
+    now = dt.datetime.now(dt.UTC)
+    # a near repeat (ev00011 again right after) and a far one (ev00000 after 11 others)
+    records = [*api.records, api.records[11], api.records[0]]
+
+    async def run(limit: int) -> tuple[list[Linked], RunStats]:
+        from scenescout_cli.pipeline import ingestion
+
+        stats = RunStats(city=CITY.slug)
+        pages_send, pages_recv = trio.open_memory_channel[RawPage](1)
+        out_send, out_recv = trio.open_memory_channel[object](100)
+        saved, ingestion.SEEN_LIMIT = ingestion.SEEN_LIMIT, limit
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(
+                    ingest, {"ticketmaster": FakeAdapter()}, pages_recv, out_send, stats
+                )
+                async with pages_send:
+                    await pages_send.send(RawPage("ticketmaster", query, 0, records, now))
+        finally:
+            ingestion.SEEN_LIMIT = saved
+        items = [item async for item in out_recv]
+        assert isinstance(items[-1], PageDone)
+        return [item for item in items if isinstance(item, Linked)], stats
+
+    remembered, stats = await run(1_000)
+    assert [item.record.source_id for item in remembered] == [f"ev{i:05d}" for i in range(12)]
+    assert stats.unchanged_in_run == 2
+    forgetful, stats = await run(8)
+    assert [item.record.source_id for item in forgetful][-1] == "ev00000"  # linked again
+    assert stats.unchanged_in_run == 1  # ev00011's repeat was still remembered
+    first = {item.record.source_id: item.event_id for item in remembered}
+    assert all(first[item.record.source_id] == item.event_id for item in forgetful)
