@@ -271,7 +271,9 @@ def crawl(
     sink = choose_sink(
         "none" if quiet else progress.value, console, json_logs=log_format is LogFormat.json
     )
-    _tune_gc()
+    from .pipeline.ingest_worker import tune_gc
+
+    tune_gc()
     try:
         result = run(functools.partial(run_crawl, settings, options, sink=sink))
     except typer.Exit as failed:
@@ -508,19 +510,6 @@ def sandbox_serve(
 
     target = _city(city, None, None)
     run(commands.serve_sandbox, target, port, events, rate_limit, faults.value)
-
-
-def _tune_gc() -> None:
-    """Garbage-collector settings for a crawl (measured: ~15% of a large crawl's CPU
-    went to collections with the defaults). A crawl allocates millions of short-lived
-    objects while holding a large de-duplication index: collect the young generation
-    every 100,000 allocations instead of 700, and freeze what start-up built (modules,
-    settings) so that collections never walk it again."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 10)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,14 +9,21 @@ records (``RecentKeys``), which is enough because the parts of a split query run
 after the other; a repeat it has forgotten is normalised and stored again, which
 changes nothing (storage upserts). After a page's records comes its ``PageDone``
 marker, which storage commits with them.
+
+The work itself — hashing, normalising, de-duplicating (``Linker``) — is done by an
+``IngestEngine``: synchronous, free of I/O, one page at a time. During a crawl it runs
+in a worker process of its own (pipeline/ingest_worker.py) so the Trio thread keeps
+fetching, enriching and storing meanwhile; the ``ingest`` stage hands it pages and
+answers its requests for stored events (``NeedRows``) from the database.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -26,12 +33,15 @@ from ..enrich import resolve_zone, sanitize, validate
 from ..errors import RecordRejected
 from ..model import Event, Reject, Venue
 from ..sources.base import SourceAdapter
-from .linking import Linker
+from .linking import Linker, Load, Loader
 from .messages import Item, Linked, PageDone, QuerySplit, RawPage, Unchanged
-from .stats import RunStats
+from .stats import RunStats, StageStats
 
 #: Bumped when normalisation changes, so that every record is normalised afresh once.
 NORMALISATION_VERSION = "1"
+#: Pages the engine may finish ahead of the items ingestion has handed on: the
+#: engine works on the next page while the last one's items go downstream.
+ENGINE_AHEAD = 1
 #: Provider records remembered as "seen in this run". Repeats come from the
 #: overlapping parts of one split query, fetched one after another, so they are
 #: never far apart; the bound keeps a city of millions of events flat in memory.
@@ -73,7 +83,7 @@ def content_hash(record: dict[str, Any]) -> str:
 def normalise_record(
     adapter: SourceAdapter,
     record: dict[str, Any],
-    page: RawPage,
+    fetched_at: dt.datetime,
     *,
     content_hash: str | None = None,
 ) -> Event | Venue | Reject:
@@ -83,10 +93,10 @@ def normalise_record(
     coordinates'), sanitised, then validated; they carry ``content_hash``.
     """
     try:
-        item = adapter.normalise(record, page.fetched_at)
+        item = adapter.normalise(record, fetched_at)
         if isinstance(item, Event):
             item = sanitize(resolve_zone(item))
-            validate(item, now=page.fetched_at)
+            validate(item, now=fetched_at)
     except RecordRejected as exc:
         return Reject(adapter.name, _safe_id(adapter, record), exc.reason, exc.detail, record)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
@@ -99,8 +109,8 @@ def normalise_record(
             record,
         )
     if isinstance(item, Event):
-        return attrs.evolve(item, fetched_at=page.fetched_at, content_hash=content_hash)
-    return attrs.evolve(item, fetched_at=page.fetched_at)
+        return attrs.evolve(item, fetched_at=fetched_at, content_hash=content_hash)
+    return attrs.evolve(item, fetched_at=fetched_at)
 
 
 def _safe_id(adapter: SourceAdapter, record: dict[str, Any]) -> str | None:
@@ -110,6 +120,216 @@ def _safe_id(adapter: SourceAdapter, record: dict[str, Any]) -> str | None:
         return None
 
 
+@attrs.frozen
+class PageJob:
+    """One page's records for the engine, with what the store knows of them."""
+
+    source: str
+    records: list[dict[str, Any]]
+    fetched_at: dt.datetime
+    #: source id → content hash stored by earlier crawls, for this page's records that
+    #: have one (None on a first crawl)
+    known: Mapping[str, str] | None = None
+
+
+@attrs.frozen
+class NeedRows:
+    """The engine needs stored canonical events loaded before it can link on; answer
+    with ``resume`` and each load's rows, in order."""
+
+    loads: list[Load]
+
+
+@attrs.frozen
+class PageResult:
+    """What one page became, in record order, and the figures it moved."""
+
+    items: list[Item]
+    #: records dropped as repeats within this run
+    repeats: int
+    #: records whose content hash equals the stored one
+    unchanged: int
+    #: the engine's running totals
+    merged_across_sources: int
+    comparisons: int
+    #: seconds of work (in the engine's process)
+    busy_s: float
+
+
+class IngestEngine:
+    """The per-record work of ingestion, synchronous and free of I/O.
+
+    ``start(job)`` normalises a page's records and links its events; when the Linker
+    needs stored canonical events first it returns ``NeedRows`` and the caller answers
+    with ``resume(loaded)`` (the rows of each load, from ``Store.known_records_between``)
+    until a ``PageResult`` comes back. One page at a time, pages in order. The engine
+    runs on the Trio thread (``LocalEngine``) or in a process of its own
+    (pipeline/ingest_worker.py) — the same object either way.
+    """
+
+    def __init__(
+        self,
+        adapters: Mapping[str, SourceAdapter],
+        linker: Linker,
+        *,
+        raw_as_json: bool = False,
+    ) -> None:
+        """``raw_as_json``: linked records leave without their raw payload, which
+        travels as JSON text in ``Linked.raw_json`` (cheaper across processes)."""
+        self.adapters = adapters
+        self.linker = linker
+        self.raw_as_json = raw_as_json
+        self.seen = RecentKeys(SEEN_LIMIT)
+        self._page: _PageState | None = None
+
+    def start(self, job: PageJob) -> PageResult | NeedRows:
+        """Begin ``job``; see the class docstring. ValueError if a page is unfinished."""
+        if self._page is not None:
+            raise ValueError("the engine is still linking the previous page")
+        began = time.perf_counter()
+        adapter = self.adapters[job.source]
+        state = _PageState(job.source)
+        for record in job.records:
+            state.slots.append(self._normalise(adapter, record, job, state))
+        self._page = state
+        state.busy_s += time.perf_counter() - began
+        return self._link_from_here()
+
+    def resume(self, loaded: Sequence[tuple[Load, list[Any]]]) -> PageResult | NeedRows:
+        """Go on with the page after its ``NeedRows``: ``loaded`` holds each load's rows."""
+        if self._page is None:
+            raise ValueError("no page is waiting for rows")
+        began = time.perf_counter()
+        for load, rows in loaded:
+            self.linker.accept(load, rows)
+        self._page.busy_s += time.perf_counter() - began
+        return self._link_from_here()
+
+    def _normalise(
+        self, adapter: SourceAdapter, record: dict[str, Any], job: PageJob, state: _PageState
+    ) -> Item | Event | None:
+        source_id = _safe_id(adapter, record)
+        seen = self.seen
+        if source_id is not None and (adapter.name, source_id) in seen:
+            state.repeats += 1  # overlapping queries: checked before any work
+            return None
+        digest = content_hash(record)
+        if source_id is not None and job.known and job.known.get(source_id) == digest:
+            seen.add((adapter.name, source_id))
+            state.unchanged += 1
+            return Unchanged(adapter.name, source_id)
+        item = normalise_record(adapter, record, job.fetched_at, content_hash=digest)
+        if isinstance(item, Event | Venue):
+            key = (item.source, item.source_id)
+            if key in seen:
+                state.repeats += 1
+                return None
+            seen.add(key)
+        if isinstance(item, Event) and self.raw_as_json:
+            state.raw[len(state.slots)] = jsonio.dumps(record)
+            item = attrs.evolve(item, raw={})
+        return item
+
+    def _link_from_here(self) -> PageResult | NeedRows:
+        """Link the page's events in order, from where it stopped for rows."""
+        state = self._page
+        assert state is not None
+        began = time.perf_counter()
+        linker = self.linker
+        slots = state.slots
+        while state.position < len(slots):
+            item = slots[state.position]
+            if isinstance(item, Event):
+                if linker.wanted(item):
+                    state.busy_s += time.perf_counter() - began
+                    return NeedRows(self._wanted_from_here())
+                event_id, merged, sources = linker.link(item)
+                slots[state.position] = Linked(
+                    item, event_id, merged, sources, state.raw.pop(state.position, None)
+                )
+            state.position += 1
+        self._page = None
+        state.busy_s += time.perf_counter() - began
+        return PageResult(
+            [item for item in slots if item is not None],  # type: ignore[misc]
+            state.repeats,
+            state.unchanged,
+            linker.merged_across_sources,
+            linker.index.comparisons,
+            state.busy_s,
+        )
+
+    def _wanted_from_here(self) -> list[Load]:
+        """Every load the rest of the page needs, adjacent ranges merged: one round
+        trip and a query or two for most pages."""
+        assert self._page is not None
+        wanted: set[Load] = set()
+        for item in self._page.slots[self._page.position :]:
+            if isinstance(item, Event):
+                wanted.update(self.linker.wanted(item))
+        return merge_loads(wanted)
+
+
+def merge_loads(loads: Iterable[Load]) -> list[Load]:
+    """``loads`` with overlapping or adjacent ranges of one kind joined. Pure."""
+    loads = list(loads)
+    merged: list[Load] = []
+    dated = sorted(
+        (load for load in loads if load.start is not None and load.end is not None),
+        key=lambda load: (load.date_only, load.start),
+    )
+    for load in dated:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and last.date_only == load.date_only
+            and last.end is not None
+            and load.start is not None
+            and load.start <= last.end
+        ):
+            merged[-1] = attrs.evolve(last, end=max(last.end, load.end))  # type: ignore[type-var]
+        else:
+            merged.append(load)
+    if any(load.start is None or load.end is None for load in loads):
+        merged.append(Load(None, None))
+    return merged
+
+
+@attrs.define
+class _PageState:
+    source: str
+    slots: list[Item | Event | None] = attrs.field(factory=list)
+    #: slot → the record's raw payload as JSON (``raw_as_json``)
+    raw: dict[int, str] = attrs.field(factory=dict)
+    position: int = 0
+    repeats: int = 0
+    unchanged: int = 0
+    busy_s: float = 0.0
+
+
+class EngineHandle(Protocol):
+    """An ``IngestEngine`` reached from the Trio thread (here or in a worker process)."""
+
+    async def start(self, job: PageJob) -> PageResult | NeedRows: ...
+
+    async def resume(self, loaded: Sequence[tuple[Load, list[Any]]]) -> PageResult | NeedRows: ...
+
+
+class LocalEngine:
+    """The engine on the Trio thread (tests, and machines with one CPU)."""
+
+    def __init__(self, engine: IngestEngine) -> None:
+        self.engine = engine
+
+    async def start(self, job: PageJob) -> PageResult | NeedRows:
+        await trio.lowlevel.checkpoint()
+        return self.engine.start(job)
+
+    async def resume(self, loaded: Sequence[tuple[Load, list[Any]]]) -> PageResult | NeedRows:
+        await trio.lowlevel.checkpoint()
+        return self.engine.resume(loaded)
+
+
 async def ingest(
     adapters: dict[str, SourceAdapter],
     pages: trio.MemoryReceiveChannel[RawPage | QuerySplit],
@@ -117,82 +337,100 @@ async def ingest(
     stats: RunStats,
     *,
     known_hashes: Mapping[tuple[str, str], str] | None = None,
-    linker: Linker | None = None,
+    engine: EngineHandle | None = None,
+    loader: Loader | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Normalise every record of every page; closes ``out`` when ``pages`` ends.
+    """Normalise and link every record of every page; closes ``out`` when ``pages`` ends.
 
-    ``known_hashes`` maps (source, source_id) to the content hash stored by earlier
-    crawls of this city; ``linker`` links each event to its canonical event, reading
-    stored events from the database as records need them (``Linker.prepare``).
+    ``engine`` does the work (default: a ``LocalEngine`` with an unbounded Linker);
+    ``loader`` answers its ``NeedRows`` (``Store.known_records_between`` for this city;
+    without one, nothing is stored yet). ``known_hashes`` maps (source, source_id) to the
+    content hash stored by earlier crawls of this city.
+    Cancellation: between pages, or while the engine works (a worker process is killed).
     """
-    linker = linker if linker is not None else Linker()
+    engine = engine if engine is not None else LocalEngine(IngestEngine(adapters, Linker()))
     stage = stats.stage("ingest")
     stage.watch(pages)
-    known = known_hashes or {}
-    seen = RecentKeys(SEEN_LIMIT)
-    async with pages, out:
+    done_send, done_recv = trio.open_memory_channel[tuple[RawPage | QuerySplit, PageResult | None]](
+        ENGINE_AHEAD
+    )
+    async with pages, out, trio.open_nursery() as nursery:
+        nursery.start_soon(
+            _feed_engine, engine, adapters, pages, done_send, loader, known_hashes or {}, stage
+        )
         task_status.started()
+        async with done_recv:
+            async for page, result in done_recv:
+                if isinstance(page, QuerySplit):
+                    await out.send(page)
+                    continue
+                assert result is not None
+                stats.unchanged_in_run += result.repeats
+                stats.source(page.source).unchanged += result.unchanged
+                stats.merged_across_sources = result.merged_across_sources
+                stats.dedup_comparisons = result.comparisons
+                for item in result.items:
+                    await out.send(item)
+                    stage.sent += 1
+                await out.send(
+                    PageDone(
+                        page.query.key,
+                        page.page_number + 1,
+                        page.next_cursor,
+                        page.next_cursor is None,
+                    )
+                )
+
+
+async def _feed_engine(
+    engine: EngineHandle,
+    adapters: Mapping[str, SourceAdapter],
+    pages: trio.MemoryReceiveChannel[RawPage | QuerySplit],
+    done: trio.MemorySendChannel[tuple[RawPage | QuerySplit, PageResult | None]],
+    loader: Loader | None,
+    known: Mapping[tuple[str, str], str],
+    stage: StageStats,
+) -> None:
+    """Pages through the engine, in order, while the items of earlier pages go on."""
+    async with done:
         async for page in pages:
             if isinstance(page, QuerySplit):
-                await out.send(page)
+                await done.send((page, None))
                 continue
-            adapter = adapters[page.source]
-            for number, record in enumerate(page.records):
-                if number % 64 == 63:
-                    await trio.lowlevel.checkpoint()
-                stage.received += 1
-                began = time.perf_counter()
-                item = _ingest_one(adapter, record, page, known, seen, stats)
-                if isinstance(item, Event):
-                    await linker.prepare(item)  # the store is read only for a new day
-                    item = _link(item, linker, stats)
-                stage.busy_s += time.perf_counter() - began
-                if item is None:
-                    continue
-                await out.send(item)
-                stage.sent += 1
-            await out.send(
-                PageDone(
-                    page.query.key, page.page_number + 1, page.next_cursor, page.next_cursor is None
-                )
+            stage.received += len(page.records)
+            job = PageJob(
+                page.source,
+                page.records,
+                page.fetched_at,
+                _known_of(adapters[page.source], page, known),
             )
+            result = await engine.start(job)
+            while isinstance(result, NeedRows):
+                loaded = []
+                for load in result.loads:
+                    rows = (
+                        await loader(load.start, load.end, date_only=load.date_only)
+                        if loader is not None
+                        else []
+                    )
+                    loaded.append((load, rows))
+                result = await engine.resume(loaded)
+            stage.busy_s += result.busy_s
+            await done.send((page, result))
 
 
-def _ingest_one(
-    adapter: SourceAdapter,
-    record: dict[str, Any],
-    page: RawPage,
-    known: Mapping[tuple[str, str], str],
-    seen: RecentKeys,
-    stats: RunStats,
-) -> Item | Event | None:
-    """The item one record becomes — an Event still to be linked — or None for a
-    repeat within this run."""
-    source_id = _safe_id(adapter, record)
-    if source_id is not None and (adapter.name, source_id) in seen:
-        stats.unchanged_in_run += 1  # overlapping queries: checked before any work
+def _known_of(
+    adapter: SourceAdapter, page: RawPage, known: Mapping[tuple[str, str], str]
+) -> dict[str, str] | None:
+    """The stored content hashes of the page's records (None when there are none)."""
+    if not known:
         return None
-    digest = content_hash(record)
-    if source_id is not None:
-        key = (adapter.name, source_id)
-        if known.get(key) == digest:
-            seen.add(key)
-            stats.source(adapter.name).unchanged += 1
-            return Unchanged(adapter.name, source_id)
-    item = normalise_record(adapter, record, page, content_hash=digest)
-    if isinstance(item, Event | Venue):
-        key = (item.source, item.source_id)
-        if key in seen:
-            stats.unchanged_in_run += 1
-            return None
-        seen.add(key)
-    return item
-
-
-def _link(record: Event, linker: Linker, stats: RunStats) -> Linked:
-    """``record`` with its canonical event (de-duplication; ``linker.prepare`` first)."""
-    event_id, merged, sources = linker.link(record)
-    stats.merged_across_sources = linker.merged_across_sources
-    stats.dedup_comparisons = linker.index.comparisons
-    return Linked(record, event_id, merged, sources)
+    found = {}
+    for record in page.records:
+        source_id = _safe_id(adapter, record)
+        if source_id is not None:
+            digest = known.get((adapter.name, source_id))
+            if digest is not None:
+                found[source_id] = digest
+    return found or None

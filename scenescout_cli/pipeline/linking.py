@@ -7,60 +7,202 @@ a record's canonical event — the one it was linked to before, else the one
 else a new one — and returns the canonical event merged afresh from all its records,
 so the stored result does not depend on arrival order.
 
-Memory stays flat however large the city: state is kept per **home day** (the UTC
-day a canonical event starts; undated events share one partition). A record can only
-match events starting within a local day of it, so before linking a record starting
-on day *d*, ``prepare`` loads from the store the canonical events of days *d − 1* to
-*d + 1* not in memory yet; and when more than ``resident_limit`` records are held,
-the days no record has come near for ``settle_after`` links are dropped whole (a
-canonical event with all its records). Everything dropped was committed by then —
-at most a few thousand items are between ingestion and storage (pipeline/capacities)
-— so reloading a day later brings back the same events, with the same ids. Records
-are kept without their raw payload (merging never reads it; storage gets the full
-record from the ``Linked`` item).
+Memory follows the events of an hour, not of a day, however large the city. State is
+partitioned by where each canonical event starts (``merge`` takes the start of a timed
+record when the event has one, else of a date-only one — all-day, or local midnight):
+
+- a *timed* event (one of its records has a time) lives in the partition of its UTC
+  **hour**;
+- a *date-only* event (its records have only a date) in that of its UTC **day**;
+- an undated (TBA) event in the one undated partition.
+
+**Reach.** ``DedupIndex`` joins a record to a canonical event only if the record is the
+same event as every record in it (complete linkage), so in particular as the record
+whose start is the event's. ``same_event`` compares starts thus: two timed starts at
+most ``TIME_TOLERANCE`` apart; a date-only start and any other on the same local date,
+read in the date-only record's zone (else the other's, else UTC; two date-only starts
+each in its own zone, else the other's); TBA only with TBA. Three facts about the IANA
+zones (checked for every zone, 2025–2028) bound "the same local date": (F1) a local day
+lasts at most 26 hours (25 at a DST change, 26 at Antarctica/Troll); (F2) it overlaps
+at most two UTC days; (F3) UTC offsets lie within −12 h … +14 h, so local date *L* of
+any zone lies within the UTC instants [*L* − 14 h, *L* + 1 day + 12 h). A record
+starting at *t* therefore needs these partitions (``_reach``):
+
+- timed: the hours of [*t* − 30 min, *t* + 30 min] (two at most); the date-only days
+  *D*(*t*) − 1 … *D*(*t*) + 1 (one local day in one zone holds both starts: F2);
+- date-only with a zone: the hours of its local day in that zone, first to last instant
+  (both starts are read in it); the date-only days *L* − 1 … *L* + 1 of its local date
+  *L* (F3). Without a zone (all-day): the hours of *t* ± 26 h (one local day in the
+  other record's zone or UTC: F1), and days *L* − 1 … *L* + 1 for every date *L* that
+  *t* has somewhere, *D*(*t* − 12 h) … *D*(*t* + 14 h) (F3);
+- undated: the undated partition.
+
+Providers list a date without a time as local midnight in a known zone, which reaches
+the day ahead only: a stream in time order meets it before that day's timed events,
+and on a first crawl those hours are still empty. (An all-day record at another time
+reaches back to its midnight too; none of today's providers sends one.)
+
+A record linked before (the same source and id, stored by an earlier crawl) goes back
+to its canonical event; these rules reach that event as long as the record's start
+has not moved, since the event was formed by matching that start.
+
+**Loading.** ``wanted(record)`` names the partitions the record needs that are not held,
+as loads (``Load``): runs of adjacent missing hours, runs of adjacent days' date-only
+events, or the undated events; and ``accept(load, rows)`` files what the store
+returned (``Store.known_records_between``); ``prepare`` does both with the ``loader``,
+passing ``date_only=True`` for date-only days. A crawl moving forward in time costs
+about one query per new hour and one per new day. Rows of events of another partition
+are ignored (their own load brings them), so a date-only load may return more than the
+date-only events (a loader that ignores ``date_only`` returns whole days: correct, but
+heavier).
+
+**Eviction.** When more than ``resident_limit`` records are held, the partitions no
+record has come near for ``settle_after`` links are dropped whole (a canonical event
+with all its records), least recently used first. A partition is touched by every link
+that needs it and by the link that puts an event in it, and when it is loaded; an event
+moves to the partition of its new start when a link changes it. So everything dropped
+was committed — at most a few thousand items are between ingestion and storage
+(pipeline/capacities) — and the store then holds each dropped event under the
+partition it was dropped from: loading it again brings back the same events, with the
+same ids. Records are kept without their raw payload (merging never reads it; storage
+gets the full record from the ``Linked`` item).
 
 ``link`` is pure and synchronous; ``prepare`` awaits the loader (a database query)
-only when a day is missing. Without a loader (tests, a first crawl's callers that
-pass ``known``) everything is held and ``prepare`` does nothing.
+only when a partition is missing. Without a loader (tests, the in-memory default)
+everything is held and nothing is wanted; ``lazy=True`` bounds memory the same way
+for a caller that answers ``wanted`` itself (pipeline/ingestion.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import zoneinfo
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Protocol
 
 import attrs
 
-from ..enrich.dedup import DedupIndex, merge
+# _date_only and _zone are the matcher's own reading of "date-only" (private to dedup):
+# partitions must agree with it exactly.
+from ..enrich.dedup import TIME_TOLERANCE, DedupIndex, _date_only, _zone, merge
 from ..model import Event, event_id_for
 
-#: Records held before whole days are dropped (each costs a few kB with its features).
-RESIDENT_LIMIT = 20_000
-#: Links after which a day nobody came near is certainly committed (the pipeline holds
-#: far fewer items in flight: see pipeline/capacities.py).
+#: Records held before settled partitions are dropped (each costs a few kB with its
+#: features). About what a dense city (~1,400 records an hour) must hold anyway: the
+#: hours of the last SETTLE_AFTER links, the next hour and the date-only days around.
+RESIDENT_LIMIT = 8_000
+#: Links after which a partition nobody came near is certainly committed (the pipeline
+#: holds far fewer items in flight: see pipeline/capacities.py).
 SETTLE_AFTER = 5_000
-#: Days either side of a record's start whose events it may match. A record matches a
-#: canonical event only if it matches every record in it (complete linkage): starts
-#: within TIME_TOLERANCE or on the same local date, which lies within two UTC days; and
-#: a canonical event's start is one of its records' starts.
-REACH_DAYS = 1
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_DATE = _EPOCH.date()
+_HOUR = dt.timedelta(hours=1)
 _DAY = dt.timedelta(days=1)
+_TICK = dt.timedelta(microseconds=1)
+#: F1: the longest local day of any zone.
+_LONGEST_LOCAL_DAY = dt.timedelta(hours=26)
+#: F3: the most negative and most positive UTC offsets.
+_WEST = dt.timedelta(hours=12)
+_EAST = dt.timedelta(hours=14)
 
-#: ``loader(start, end)`` → (canonical id, its start, one stored provider record) for
-#: every stored record of canonical events starting in [start, end); with ``start``
-#: None, of the undated ones.
-Loader = Callable[
-    [dt.datetime | None, dt.datetime | None],
-    Awaitable[list[tuple[uuid.UUID, dt.datetime | None, Event]]],
-]
+#: A partition: ("h", UTC hour number) of timed events, ("d", UTC day number) of
+#: date-only events, or the undated events.
+Partition = tuple[str, int]
+_UNDATED: Partition = ("u", 0)
+
+#: (canonical id, its stored start, one stored provider record)
+Row = tuple[uuid.UUID, dt.datetime | None, Event]
+
+
+@attrs.frozen
+class Load:
+    """One query for stored canonical events: those starting in [start, end) — with
+    ``date_only``, only the date-only ones are needed — or, with ``start`` None, the
+    undated ones. Ranges are whole UTC hours (whole days with ``date_only``)."""
+
+    start: dt.datetime | None
+    end: dt.datetime | None
+    date_only: bool = False
+
+    def partitions(self) -> list[Partition]:
+        """The partitions this load brings."""
+        if self.start is None or self.end is None:
+            return [_UNDATED]
+        if self.date_only:
+            return [("d", d) for d in range(_day(self.start), _day(self.end))]
+        return [("h", h) for h in range(hour_of(self.start), hour_of(self.end))]
+
+
+class Loader(Protocol):
+    """``loader(start, end)`` → a ``Row`` for every stored record of the canonical events
+    starting in [start, end) (with ``start`` None, of the undated ones); with
+    ``date_only=True`` it may leave out events that have a timed record."""
+
+    def __call__(
+        self, start: dt.datetime | None, end: dt.datetime | None, *, date_only: bool = False
+    ) -> Awaitable[list[Row]]: ...
 
 
 def day_of(instant: dt.datetime | None) -> int | None:
     """The UTC day number of ``instant`` (None for an undated event)."""
     return None if instant is None else (instant - _EPOCH) // _DAY
+
+
+def hour_of(instant: dt.datetime) -> int:
+    """The UTC hour number of ``instant``."""
+    return (instant - _EPOCH) // _HOUR
+
+
+def _day(instant: dt.datetime) -> int:
+    return (instant - _EPOCH) // _DAY
+
+
+def _timed(record: Event) -> bool:
+    return record.starts_at is not None and not _date_only(record, _zone(record.timezone))
+
+
+def _home(start: dt.datetime | None, records: Iterable[Event]) -> Partition:
+    """The partition of a canonical event starting at ``start`` with ``records``."""
+    if start is None:
+        return _UNDATED
+    if any(_timed(record) for record in records):
+        return ("h", hour_of(start))
+    return ("d", _day(start))
+
+
+@functools.lru_cache(maxsize=4_096)
+def _local_day(date: dt.date, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """[first, end) UTC instants of ``date`` in ``zone``; a midnight in a DST gap or fold
+    is taken at its earlier reading for the first and its later one for the end."""
+    following = date + _DAY
+    first = min(dt.datetime.combine(date, dt.time(0, fold=f), zone) for f in (0, 1))
+    end = max(dt.datetime.combine(following, dt.time(0, fold=f), zone) for f in (0, 1))
+    return first.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def _reach(record: Event) -> list[Partition]:
+    """The partitions holding every canonical event ``record`` may join (module doc)."""
+    start = record.starts_at
+    if start is None:
+        return [_UNDATED]
+    zone = _zone(record.timezone)
+    if not _date_only(record, zone):
+        hours = range(hour_of(start - TIME_TOLERANCE), hour_of(start + TIME_TOLERANCE) + 1)
+        day = _day(start)
+        days = range(day - 1, day + 2)
+    elif zone is not None:
+        local = start.astimezone(zone).date()
+        first, end = _local_day(local, zone)
+        hours = range(hour_of(first), hour_of(end - _TICK) + 1)
+        day = (local - _EPOCH_DATE).days
+        days = range(day - 1, day + 2)
+    else:
+        hours = range(hour_of(start - _LONGEST_LOCAL_DAY), hour_of(start + _LONGEST_LOCAL_DAY) + 1)
+        days = range(_day(start - _WEST) - 1, _day(start + _EAST) + 2)
+    return [("h", h) for h in hours] + [("d", d) for d in days]
 
 
 class Linker:
@@ -71,28 +213,38 @@ class Linker:
         known: Iterable[tuple[uuid.UUID, Event]] = (),
         *,
         loader: Loader | None = None,
+        lazy: bool = False,
+        fresh: bool = False,
         resident_limit: int = RESIDENT_LIMIT,
         settle_after: int = SETTLE_AFTER,
     ) -> None:
+        """``fresh``: the store held no event of the city when the crawl began, so a
+        partition this Linker never dropped already holds all there is of it and only
+        dropped partitions are ever loaded (a first crawl makes no empty queries)."""
         self.index = DedupIndex()
         self.members: dict[uuid.UUID, dict[tuple[str, str], Event]] = {}
         self.links: dict[tuple[str, str], uuid.UUID] = {}
         #: records that joined a canonical event holding another source's record
         self.merged_across_sources = 0
-        #: days dropped to keep memory flat, and loads from the store (figures)
-        self.evicted_days = 0
+        #: partitions dropped to keep memory flat, and loads from the store (figures)
+        self.evicted = 0
         self.loads = 0
         self._loader = loader
+        self._bounded = lazy or loader is not None
         self._resident_limit = resident_limit
         self._settle_after = settle_after
-        self._home: dict[uuid.UUID, int | None] = {}
-        self._by_day: dict[int | None, set[uuid.UUID]] = {}
-        self._loaded: set[int | None] = set()
-        self._touched: dict[int | None, int] = {}
+        self._home: dict[uuid.UUID, Partition] = {}
+        self._by_partition: dict[Partition, set[uuid.UUID]] = {}
+        self._loaded: set[Partition] = set()
+        self._fresh = fresh
+        self._dropped: set[Partition] = set()
+        self._touched: dict[Partition, int] = {}
         self._links_made = 0
         self._next_eviction = 0
         for event_id, record in known:
-            self._add(event_id, record, day_of(record.starts_at))
+            self._add(event_id, record)
+            if self._bounded:
+                self._place(event_id, _home(record.starts_at, (record,)))
 
     def __len__(self) -> int:
         """Canonical events held in memory."""
@@ -103,55 +255,86 @@ class Linker:
         """Provider records held in memory."""
         return len(self.links)
 
+    def wanted(self, record: Event) -> list[Load]:
+        """The loads ``link(record)`` needs first: none when everything it may join is
+        held (always, without a loader or ``lazy``)."""
+        if not self._bounded:
+            return []
+        missing = [
+            p
+            for p in _reach(record)
+            if p not in self._loaded and (not self._fresh or p in self._dropped)
+        ]
+        loads: list[Load] = []
+        run: list[Partition] = []
+        for partition in missing:
+            if run and (partition[0] != run[-1][0] or partition[1] != run[-1][1] + 1):
+                loads.append(_load_of(run))
+                run = []
+            run.append(partition)
+        if run:
+            loads.append(_load_of(run))
+        return loads
+
+    def accept(self, load: Load, rows: Iterable[Row]) -> None:
+        """File the stored canonical events ``load`` brought (``rows`` as its loader
+        returns them). Events already held keep what this run made of them."""
+        bringing = {p for p in load.partitions() if p not in self._loaded}
+        self.loads += 1
+        events: dict[uuid.UUID, tuple[dt.datetime | None, list[Event]]] = {}
+        for event_id, start, record in rows:
+            events.setdefault(event_id, (start, []))[1].append(record)
+        for event_id, (start, records) in events.items():
+            home = _home(start, records)
+            if home not in bringing:
+                continue  # another partition's event: its own load brings it
+            held = event_id in self.members
+            for record in records:
+                if (record.source, record.source_id) not in self.links:
+                    # not linked in this run already, where it is newer than the store
+                    self._add(event_id, record)
+            if not held and event_id in self.members:
+                self._place(event_id, home)
+        self._loaded |= bringing
+        for partition in bringing:
+            self._touched[partition] = self._links_made  # needed by the records waiting
+
     async def prepare(self, record: Event) -> None:
-        """Load the stored canonical events ``record`` may match, if not held yet.
+        """Load the stored canonical events ``record`` may join, if not held yet.
 
         Errors: whatever the loader raises (a database error ends the run).
         """
         if self._loader is None:
             return
-        day = day_of(record.starts_at)
-        if day is None:
-            if None not in self._loaded:
-                await self._load(None, None, [None])
-            return
-        missing = [
-            d for d in range(day - REACH_DAYS, day + REACH_DAYS + 1) if d not in self._loaded
-        ]
-        if missing:
-            first, last = min(missing), max(missing)
-            await self._load(_EPOCH + first * _DAY, _EPOCH + (last + 1) * _DAY, missing)
+        for load in self.wanted(record):
+            self.accept(load, await self._loader(load.start, load.end, date_only=load.date_only))
 
-    async def _load(
-        self, start: dt.datetime | None, end: dt.datetime | None, days: Sequence[int | None]
-    ) -> None:
-        assert self._loader is not None
-        rows = await self._loader(start, end)
-        self.loads += 1
-        self._loaded.update(days)
-        for event_id, event_start, record in rows:
-            home = day_of(event_start)
-            if (record.source, record.source_id) in self.links:
-                continue  # held already: linked in this run, newer than what is stored
-            if event_id in self._home and self._home[event_id] != home:
-                home = self._home[event_id]  # keep one home per event while it is held
-            self._add(event_id, record, home)
-
-    def _add(self, event_id: uuid.UUID, record: Event, home: int | None) -> None:
+    def _add(self, event_id: uuid.UUID, record: Event) -> None:
         identity = (record.source, record.source_id)
         self.index.add(event_id, record)
         if record.raw:
             record = attrs.evolve(record, raw={})
         self.members.setdefault(event_id, {})[identity] = record
         self.links[identity] = event_id
-        if event_id not in self._home:
-            self._home[event_id] = home
-            self._by_day.setdefault(home, set()).add(event_id)
+
+    def _place(self, event_id: uuid.UUID, home: Partition) -> None:
+        """Put a held event in partition ``home`` (moving it from its old one)."""
+        old = self._home.get(event_id)
+        if old == home:
+            return
+        if old is not None:
+            partners = self._by_partition[old]
+            partners.discard(event_id)
+            if not partners:
+                del self._by_partition[old]
+        self._home[event_id] = home
+        self._by_partition.setdefault(home, set()).add(event_id)
 
     def link(self, record: Event) -> tuple[uuid.UUID, Event, int]:
         """(canonical event id, canonical event merged from all its records, how many).
 
-        With a loader, call ``prepare(record)`` first.
+        With a loader, call ``prepare(record)`` first; with ``lazy``, ``accept`` what
+        ``wanted(record)`` names.
         """
         identity = (record.source, record.source_id)
         event_id = self.links.get(identity)
@@ -161,47 +344,54 @@ class Linker:
             others = self.members.get(event_id, {})
             if any(source != record.source for source, _ in others):
                 self.merged_across_sources += 1
-        self._add(event_id, record, day_of(record.starts_at))
+        self._add(event_id, record)
         members = list(self.members[event_id].values())
+        merged = merge(members)
         self._links_made += 1
-        self._touch(day_of(record.starts_at))
-        if (
-            self._loader is not None
-            and len(self.links) > self._resident_limit
-            and self._links_made >= self._next_eviction
-        ):
-            self._evict()
-        return event_id, merge(members), len(members)
-
-    def _touch(self, day: int | None) -> None:
-        if day is None:
-            self._touched[None] = self._links_made
-            return
-        for near in range(day - REACH_DAYS, day + REACH_DAYS + 1):
-            self._touched[near] = self._links_made
+        if self._bounded:
+            home = _home(merged.starts_at, members)
+            self._place(event_id, home)
+            for partition in _reach(record):
+                self._touched[partition] = self._links_made
+            self._touched[home] = self._links_made
+            if len(self.links) > self._resident_limit and self._links_made >= self._next_eviction:
+                self._evict()
+        return event_id, merged, len(members)
 
     def _evict(self) -> None:
-        """Drop settled days, least recently touched first, to 80% of the limit."""
+        """Drop settled partitions, least recently touched first, to 80% of the limit."""
         settled = self._links_made - self._settle_after
-        days = sorted(
-            (self._touched.get(day, -1), day)
-            for day in self._by_day
-            if day is not None and self._touched.get(day, -1) < settled
+        candidates = sorted(
+            (self._touched.get(partition, -1), partition)
+            for partition in self._by_partition
+            if self._touched.get(partition, -1) < settled
         )
         target = self._resident_limit * 4 // 5
-        for _, day in days:
+        for _, partition in candidates:
             if len(self.links) <= target:
                 break
-            self._drop(day)
+            self._drop(partition)
         if len(self.links) > target:
             # Everything held is recent: look again after a while, not on every link.
             self._next_eviction = self._links_made + self._settle_after // 10
 
-    def _drop(self, day: int) -> None:
-        for event_id in self._by_day.pop(day, set()):
+    def _drop(self, partition: Partition) -> None:
+        for event_id in self._by_partition.pop(partition, set()):
             for identity in self.members.pop(event_id, {}):
                 self.index.remove(identity)
                 self.links.pop(identity, None)
             self._home.pop(event_id, None)
-        self._loaded.discard(day)
-        self.evicted_days += 1
+        self._loaded.discard(partition)
+        self._dropped.add(partition)
+        self._touched.pop(partition, None)
+        self.evicted += 1
+
+
+def _load_of(run: Sequence[Partition]) -> Load:
+    """The load of adjacent partitions of one kind."""
+    kind, first, last = run[0][0], run[0][1], run[-1][1]
+    if kind == "h":
+        return Load(_EPOCH + first * _HOUR, _EPOCH + (last + 1) * _HOUR)
+    if kind == "d":
+        return Load(_EPOCH + first * _DAY, _EPOCH + (last + 1) * _DAY, date_only=True)
+    return Load(None, None)

@@ -58,6 +58,9 @@ class Linked:
     merged: Event = attrs.field(repr=False)
     #: how many provider records the canonical event has
     sources: int = 1
+    #: the provider's raw record as JSON text when ``record`` travels without it
+    #: (ingestion's worker process sends text: it crosses processes cheaply)
+    raw_json: str | None = None
 
 
 @attrs.frozen

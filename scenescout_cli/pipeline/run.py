@@ -41,8 +41,9 @@ from . import capacities
 from .discovery import SourceRuntime, discover
 from .enrichment import open_enricher
 from .governance import build_runtimes, keep_ledger
-from .ingestion import ingest
-from .linking import Linker
+from .ingest_worker import open_ingest_engine
+from .ingestion import EngineHandle, ingest
+from .linking import Loader
 from .messages import Item, QuerySplit, RawPage
 from .planner import crawl_window
 from .processing import Enricher, process
@@ -166,11 +167,10 @@ async def crawl(
                     for runtime in runtimes.values():
                         runtime.progress = plan.progress
                     known = await store.known_hashes(options.city.slug)
-                    # stored events are loaded a few days at a time, as records need them
-                    linker = Linker(
-                        loader=functools.partial(store.known_records_between, options.city.slug)
-                    )
+                    first_crawl = not await store.has_events(options.city.slug)
+                    adapters = {name: runtime.adapter for name, runtime in runtimes.items()}
                     async with (
+                        open_ingest_engine(adapters, fresh=first_crawl) as engine,
                         open_enricher(
                             settings, store, http, options.city.slug, stats, images=options.images
                         ) as enricher,
@@ -189,7 +189,11 @@ async def crawl(
                             discovery_scope,
                             plan_id=plan.id,
                             known_hashes=known,
-                            linker=linker,
+                            engine=engine,
+                            # stored events are loaded a few hours at a time, as records need them
+                            loader=functools.partial(
+                                store.known_records_between, options.city.slug
+                            ),
                             enricher=enricher,
                         )
                         ledger.cancel_scope.cancel(reason="pipeline finished")
@@ -287,13 +291,16 @@ async def run_pipeline(
     *,
     plan_id: int | None = None,
     known_hashes: Mapping[tuple[str, str], str] | None = None,
-    linker: Linker | None = None,
+    engine: EngineHandle | None = None,
+    loader: Loader | None = None,
     enricher: Enricher | None = None,
 ) -> None:
     """Wire planner → discovery → ingestion → processing → storage and wait for them all.
 
     ``plan_id`` makes storage commit query progress (for crash-safe resume);
-    ``known_hashes`` lets ingestion skip records unchanged since the last crawl.
+    ``known_hashes`` lets ingestion skip records unchanged since the last crawl;
+    ``engine`` does ingestion's work (pipeline/ingest_worker.py) and ``loader`` reads the
+    stored canonical events it asks for (both default to an in-memory Linker).
     """
     raw_send, raw_recv = trio.open_memory_channel[RawPage | QuerySplit](capacities.RAW_PAGES)
     event_send, event_recv = trio.open_memory_channel[Item](capacities.EVENTS)
@@ -314,7 +321,7 @@ async def run_pipeline(
             functools.partial(process, enricher=enricher), event_recv, store_send, stats
         )
         await nursery.start(
-            functools.partial(ingest, known_hashes=known_hashes, linker=linker),
+            functools.partial(ingest, known_hashes=known_hashes, engine=engine, loader=loader),
             adapters,
             raw_recv,
             event_send,

@@ -60,7 +60,7 @@ def to_batch(items: list[Item], plan_id: int | None) -> Batch:
     batch = Batch()
     for item in items:
         if isinstance(item, Linked):
-            batch.events.append(Link(item.record, item.event_id, item.merged))
+            batch.events.append(Link(item.record, item.event_id, item.merged, item.raw_json))
         elif isinstance(item, Event):
             batch.events.append(Link.alone(item))
         elif isinstance(item, Venue):

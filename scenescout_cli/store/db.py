@@ -221,6 +221,8 @@ class Link:
     record: Event
     event_id: uuid.UUID
     merged: Event
+    #: the record's raw payload as JSON text, when ``record.raw`` was left behind
+    raw_json: str | None = None
 
     @classmethod
     def alone(cls, event: Event) -> Link:
@@ -293,7 +295,7 @@ def _batch_row(city: str, link: Link, seq: int) -> tuple[Any, ...]:
         record.source,
         record.source_id,
         record.fetched_at or dt.datetime.now(dt.UTC),
-        jsonio.dumps(record.raw),
+        link.raw_json if link.raw_json is not None else jsonio.dumps(record.raw),
         record.content_hash,
         jsonio.dumps(record_to_json(record)),
         seq,
@@ -682,17 +684,41 @@ class Store:
         )
 
     async def known_records_between(
-        self, city: str, start: dt.datetime | None, end: dt.datetime | None
+        self,
+        city: str,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+        *,
+        date_only: bool = False,
     ) -> list[tuple[uuid.UUID, dt.datetime | None, Event]]:
         """(canonical event id, its start, normalised provider record) of every stored
         record of ``city``'s events starting in [start, end) — or, with ``start`` None,
-        of its undated events: the Linker's loader (pipeline/linking.py)."""
+        of its undated events: the Linker's loader (pipeline/linking.py).
+
+        ``date_only=True`` leaves out most events with a timed record: it keeps those
+        whose start may be date-only — a record says all-day, or the start is local
+        midnight in the event's zone (a zone Postgres does not know is kept) — a
+        superset the Linker narrows down with the matcher's own reading.
+        """
         if start is None:
             rows = await self.fetch_all(
                 "SELECT es.event_id, e.starts_at, es.record FROM event_sources es"
                 " JOIN events e ON e.id = es.event_id WHERE e.city = %s"
                 " AND es.record IS NOT NULL AND e.starts_at IS NULL",
                 (city,),
+            )
+        elif date_only:
+            rows = await self.fetch_all(
+                "SELECT es.event_id, e.starts_at, es.record FROM event_sources es"
+                " JOIN events e ON e.id = es.event_id WHERE e.city = %s"
+                " AND es.record IS NOT NULL AND e.starts_at >= %s AND e.starts_at < %s"
+                # CASE, not OR: AT TIME ZONE fails on a name Postgres does not know
+                " AND (CASE WHEN e.timezone IN (SELECT name FROM pg_timezone_names)"
+                " THEN date_trunc('second', e.starts_at AT TIME ZONE e.timezone)::time = '00:00'"
+                " ELSE e.timezone IS NOT NULL END"
+                " OR EXISTS (SELECT 1 FROM event_sources a WHERE a.event_id = e.id"
+                " AND a.record @> '{\"all_day\": true}'))",
+                (city, start, end),
             )
         else:
             rows = await self.fetch_all(
@@ -733,6 +759,11 @@ class Store:
                 (record.get("title") or "", record.get("description"), record.get("category"))
             )
         return out
+
+    async def has_events(self, city: str) -> bool:
+        """Whether any event of ``city`` is stored."""
+        rows = await self.fetch_all("SELECT EXISTS (SELECT 1 FROM events WHERE city = %s)", (city,))
+        return bool(rows[0][0])
 
     async def known_hashes(self, city: str) -> dict[tuple[str, str], str]:
         """(source, source_id) → content hash of every provider record stored for ``city``."""

@@ -1,0 +1,92 @@
+"""Ingestion's engine in a real worker process: same items as on the Trio thread, one
+process for the whole crawl, and a dead process ends the crawl with a clear error."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import trio
+
+from scenescout_cli.pipeline.ingest_worker import IngestWorkerLost, open_engine_process
+from scenescout_cli.pipeline.ingestion import (
+    IngestEngine,
+    LocalEngine,
+    NeedRows,
+    PageJob,
+    PageResult,
+)
+from scenescout_cli.pipeline.linking import Linker
+from scenescout_cli.pipeline.messages import Linked
+from scenescout_cli.sources.ticketmaster import TicketmasterSource
+
+pytestmark = pytest.mark.integration
+
+PAGE = Path(__file__).parents[2] / "fixtures" / "ticketmaster" / "page_nyc_0.json"
+NOW = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
+
+
+def _records(count: int) -> list[dict[str, Any]]:
+    """Ticketmaster records of the fixture page, with fresh ids (and one repeat)."""
+    base = json.loads(PAGE.read_text())["_embedded"]["events"]
+    records = []
+    for n in range(count):
+        record = copy.deepcopy(base[n % len(base)])
+        record["id"] = f"{record['id']}{n:04d}"
+        records.append(record)
+    return [*records, records[0]]
+
+
+async def _all(engine: Any, pages: list[list[dict[str, Any]]]) -> list[Any]:
+    items: list[Any] = []
+    for records in pages:
+        result = await engine.start(PageJob("ticketmaster", records, NOW))
+        while isinstance(result, NeedRows):
+            result = await engine.resume([(load, []) for load in result.loads])
+        assert isinstance(result, PageResult)
+        items += result.items
+    return items
+
+
+def _essence(item: Any) -> Any:
+    if isinstance(item, Linked):
+        return ("linked", item.record.source_id, item.event_id, item.merged.title, item.sources)
+    return (type(item).__name__, getattr(item, "source_id", None))
+
+
+async def test_the_process_engine_gives_the_items_the_local_engine_gives() -> None:
+    adapters = {"ticketmaster": TicketmasterSource("test-key")}
+    records = _records(60)
+    pages = [records[i : i + 20] for i in range(0, len(records), 20)]
+    local = await _all(LocalEngine(IngestEngine(adapters, Linker(lazy=True))), pages)
+    async with open_engine_process(adapters) as engine:
+        remote = await _all(engine, pages)
+    assert [_essence(i) for i in remote] == [_essence(i) for i in local]
+    assert sum(isinstance(i, Linked) for i in remote) > 0
+    linked = [i for i in remote if isinstance(i, Linked)]
+    # raw payloads came back as JSON text, whole
+    assert all(i.record.raw == {} for i in linked)
+    by_id = {r["id"]: r for r in records}
+    assert all(json.loads(i.raw_json or "") == by_id[i.record.source_id] for i in linked)
+
+
+async def test_one_process_serves_the_whole_crawl_and_its_death_is_an_error() -> None:
+    adapters = {"ticketmaster": TicketmasterSource("test-key")}
+    records = _records(40)
+    me = psutil.Process()
+    async with open_engine_process(adapters) as engine:
+        await _all(engine, [records[:20]])
+        workers = {p.pid for p in me.children() if "spawn_main" in " ".join(p.cmdline())}
+        await _all(engine, [records[20:]])
+        assert {p.pid for p in me.children() if "spawn_main" in " ".join(p.cmdline())} == workers
+        [worker] = workers
+        os.kill(worker, signal.SIGKILL)
+        with trio.fail_after(30), pytest.raises(IngestWorkerLost):
+            await _all(engine, [records[:5]])

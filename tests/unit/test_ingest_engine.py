@@ -1,0 +1,163 @@
+"""The ingestion engine: pages in, items out, stored events asked for as it needs them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, ClassVar
+
+import pytest
+
+from scenescout_cli.model import Event, Reject
+from scenescout_cli.pipeline.ingestion import (
+    IngestEngine,
+    NeedRows,
+    PageJob,
+    PageResult,
+    content_hash,
+)
+from scenescout_cli.pipeline.linking import Linker
+from scenescout_cli.pipeline.messages import Linked, Unchanged
+
+from .test_linking import FakeStore, crawl_order
+
+NOW = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
+
+
+class ListedAdapter:
+    """Raw records ``{"n": i}`` normalise to the i-th of a list of ready Events."""
+
+    name: ClassVar[str] = "listed"
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+
+    def record_id(self, record: dict[str, Any]) -> str:
+        return self.events[record["n"]].source_id
+
+    def normalise(self, record: dict[str, Any], fetched_at: dt.datetime) -> Event:
+        return self.events[record["n"]]
+
+
+def _pages(count: int, size: int) -> list[list[dict[str, Any]]]:
+    return [[{"n": n} for n in range(i, min(i + size, count))] for i in range(0, count, size)]
+
+
+async def _run(
+    engine: IngestEngine, pages: list[list[dict[str, Any]]], store: FakeStore
+) -> tuple[list[Any], int]:
+    """Every page through the engine, NeedRows answered from ``store``; every linked
+    record written to it. Returns the items and the round trips made."""
+    items: list[Any] = []
+    trips = 0
+    for records in pages:
+        result = engine.start(PageJob("listed", records, NOW))
+        while isinstance(result, NeedRows):
+            trips += 1
+            result = engine.resume(
+                [
+                    (load, await store.load(load.start, load.end, date_only=load.date_only))
+                    for load in result.loads
+                ]
+            )
+        assert isinstance(result, PageResult)
+        for item in result.items:
+            items.append(item)
+            if isinstance(item, Linked):
+                store.write(item.event_id, item.record, item.merged)
+    return items, trips
+
+
+@pytest.mark.parametrize("lag", [0, 300])
+async def test_a_lazy_engine_links_like_one_that_holds_everything(lag: int) -> None:
+    """Answering the engine's NeedRows from the store (commits ``lag`` records behind)
+    gives every record the canonical event an unbounded Linker gives it, with about one
+    round trip per page at most."""
+    records = crawl_order(3_000, days=20)
+    unbounded = Linker()
+    expected = {(r.source, r.source_id): unbounded.link(r)[0] for r in records}
+    # a lazy Linker holding a few hundred records at a time
+    engine = IngestEngine(
+        {"listed": ListedAdapter(records)},
+        Linker(lazy=True, resident_limit=600, settle_after=400),
+    )
+    pages = _pages(len(records), 200)
+    items, trips = await _run(engine, pages, FakeStore(lag=lag))
+    linked = {
+        (i.record.source, i.record.source_id): i.event_id for i in items if isinstance(i, Linked)
+    }
+    assert linked == expected
+    assert trips > 0
+    assert engine.linker.resident < len(records)
+
+
+async def test_repeats_unchanged_records_and_rejects() -> None:
+    """A record repeated in the run passes once; one whose hash is stored becomes
+    Unchanged; one that fails validation becomes a Reject with its raw payload."""
+    records = crawl_order(30, days=2)
+    bad = Event(source="listed", source_id="bad", title="", starts_at=NOW, timezone="UTC")
+    adapter = ListedAdapter([*records, bad])
+    engine = IngestEngine({"listed": adapter}, Linker())
+    page = [{"n": n} for n in range(30)] + [{"n": 0}, {"n": 30}]
+    stored = {records[5].source_id: content_hash({"n": 5})}
+    result = engine.start(PageJob("listed", page, NOW, known=stored))
+    assert isinstance(result, PageResult)
+    kinds = [type(item).__name__ for item in result.items]
+    assert kinds.count("Linked") == 29
+    assert kinds.count("Unchanged") == 1
+    assert kinds.count("Reject") == 1
+    assert result.repeats == 1
+    assert result.unchanged == 1
+    [unchanged] = [i for i in result.items if isinstance(i, Unchanged)]
+    assert unchanged.source_id == records[5].source_id
+    [reject] = [i for i in result.items if isinstance(i, Reject)]
+    assert reject.raw == {"n": 30}
+
+
+async def test_raw_payloads_can_travel_as_json_text() -> None:
+    """With ``raw_as_json`` a linked record leaves without its raw payload, which comes
+    as JSON text beside it (what crosses from the worker process)."""
+    records = crawl_order(10, days=1)
+    engine = IngestEngine({"listed": ListedAdapter(records)}, Linker(), raw_as_json=True)
+    result = engine.start(PageJob("listed", [{"n": n, "extra": [1, "é"]} for n in range(10)], NOW))
+    assert isinstance(result, PageResult)
+    linked = [i for i in result.items if isinstance(i, Linked)]
+    assert len(linked) == 10
+    assert all(i.record.raw == {} for i in linked)
+    assert [json.loads(i.raw_json or "") for i in linked] == [
+        {"n": n, "extra": [1, "é"]} for n in range(10)
+    ]
+
+
+async def test_a_second_page_cannot_start_while_one_waits_for_rows() -> None:
+    records = crawl_order(50, days=2)
+    engine = IngestEngine({"listed": ListedAdapter(records)}, Linker(lazy=True))
+    first = engine.start(PageJob("listed", [{"n": 0}], NOW))
+    assert isinstance(first, NeedRows)
+    with pytest.raises(ValueError, match="previous page"):
+        engine.start(PageJob("listed", [{"n": 1}], NOW))
+    assert isinstance(engine.resume([(load, []) for load in first.loads]), PageResult)
+
+
+def test_adjacent_loads_of_one_kind_become_one() -> None:
+    from scenescout_cli.pipeline.ingestion import merge_loads
+    from scenescout_cli.pipeline.linking import Load
+
+    hour = dt.timedelta(hours=1)
+    day = dt.timedelta(days=1)
+    loads = [
+        Load(NOW + 2 * hour, NOW + 3 * hour),
+        Load(NOW, NOW + hour),
+        Load(NOW + hour, NOW + 2 * hour),
+        Load(NOW + 5 * hour, NOW + 6 * hour),
+        Load(NOW, NOW + day, date_only=True),
+        Load(NOW + day, NOW + 2 * day, date_only=True),
+        Load(None, None),
+    ]
+    assert merge_loads(loads) == [
+        Load(NOW, NOW + 3 * hour),
+        Load(NOW + 5 * hour, NOW + 6 * hour),
+        Load(NOW, NOW + 2 * day, date_only=True),
+        Load(None, None),
+    ]
+    assert merge_loads([]) == []
