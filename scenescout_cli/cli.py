@@ -273,7 +273,7 @@ def crawl(
     )
     from .pipeline.ingest_worker import tune_gc
 
-    tune_gc()
+    tune_gc(engine=False)
     try:
         result = run(functools.partial(run_crawl, settings, options, sink=sink))
     except typer.Exit as failed:

@@ -42,6 +42,8 @@ NORMALISATION_VERSION = "1"
 #: Pages the engine may finish ahead of the items ingestion has handed on: the
 #: engine works on the next page while the last one's items go downstream.
 ENGINE_AHEAD = 1
+#: Pages handed to the engine in one call at most (those packed and waiting).
+ENGINE_BATCH = 2
 #: Provider records remembered as "seen in this run". Repeats come from the
 #: overlapping parts of one split query, fetched one after another, so they are
 #: never far apart; the bound keeps a city of millions of events flat in memory.
@@ -159,12 +161,13 @@ class PageResult:
 class IngestEngine:
     """The per-record work of ingestion, synchronous and free of I/O.
 
-    ``start(job)`` normalises a page's records and links its events; when the Linker
-    needs stored canonical events first it returns ``NeedRows`` and the caller answers
-    with ``resume(loaded)`` (the rows of each load, from ``Store.known_records_between``)
-    until a ``PageResult`` comes back. One page at a time, pages in order. The engine
-    runs on the Trio thread (``LocalEngine``) or in a process of its own
-    (pipeline/ingest_worker.py) — the same object either way.
+    ``start(jobs)`` normalises each page's records and links its events, page after
+    page; when the Linker needs stored canonical events first it returns ``NeedRows``
+    and the caller answers with ``resume(loaded)`` (the rows of each load, from
+    ``Store.known_records_between``) until the list of the pages' ``PageResult``\\ s
+    comes back. The engine runs on the Trio thread (``LocalEngine``) or in a process of
+    its own (pipeline/ingest_worker.py) — the same object either way; several pages per
+    call spare a worker the round trips between them.
     """
 
     def __init__(
@@ -181,11 +184,39 @@ class IngestEngine:
         self.raw_as_json = raw_as_json
         self.seen = RecentKeys(SEEN_LIMIT)
         self._page: _PageState | None = None
+        self._queue: list[PageJob] = []
+        self._results: list[PageResult] = []
 
-    def start(self, job: PageJob) -> PageResult | NeedRows:
-        """Begin ``job``; see the class docstring. ValueError if a page is unfinished."""
-        if self._page is not None:
+    def start(self, jobs: Sequence[PageJob]) -> list[PageResult] | NeedRows:
+        """Begin ``jobs``; see the class docstring. ValueError while a call is unfinished."""
+        if self._page is not None or self._queue:
             raise ValueError("the engine is still linking the previous page")
+        self._queue = list(reversed(jobs))
+        self._results = []
+        return self._advance(None)
+
+    def resume(self, loaded: Sequence[tuple[Load, list[Any]]]) -> list[PageResult] | NeedRows:
+        """Go on after a ``NeedRows``: ``loaded`` holds each load's rows."""
+        if self._page is None:
+            raise ValueError("no page is waiting for rows")
+        began = time.perf_counter()
+        for load, rows in loaded:
+            self.linker.accept(load, rows)
+        self._page.busy_s += time.perf_counter() - began
+        return self._advance(self._link_from_here())
+
+    def _advance(self, result: PageResult | NeedRows | None) -> list[PageResult] | NeedRows:
+        while True:
+            if isinstance(result, NeedRows):
+                return result
+            if result is not None:
+                self._results.append(result)
+            if not self._queue:
+                done, self._results = self._results, []
+                return done
+            result = self._start_page(self._queue.pop())
+
+    def _start_page(self, job: PageJob) -> PageResult | NeedRows:
         began = time.perf_counter()
         adapter = self.adapters[job.source]
         state = _PageState(job.source)
@@ -193,16 +224,6 @@ class IngestEngine:
             state.slots.append(self._normalise(adapter, record, job, state))
         self._page = state
         state.busy_s += time.perf_counter() - began
-        return self._link_from_here()
-
-    def resume(self, loaded: Sequence[tuple[Load, list[Any]]]) -> PageResult | NeedRows:
-        """Go on with the page after its ``NeedRows``: ``loaded`` holds each load's rows."""
-        if self._page is None:
-            raise ValueError("no page is waiting for rows")
-        began = time.perf_counter()
-        for load, rows in loaded:
-            self.linker.accept(load, rows)
-        self._page.busy_s += time.perf_counter() - began
         return self._link_from_here()
 
     def _normalise(
@@ -308,11 +329,21 @@ class _PageState:
 
 
 class EngineHandle(Protocol):
-    """An ``IngestEngine`` reached from the Trio thread (here or in a worker process)."""
+    """An ``IngestEngine`` reached from the Trio thread (here or in a worker process).
 
-    async def start(self, job: PageJob) -> PageResult | NeedRows: ...
+    ``pack`` turns one job into what ``start`` takes a list of, and ``unpack`` what
+    ``start`` or ``resume`` finished with into the ``PageResult``\\ s (a worker's are
+    pickled bytes): both run on the Trio thread, apart from the round trip, so the
+    engine is not kept idle while they work.
+    """
 
-    async def resume(self, loaded: Sequence[tuple[Load, list[Any]]]) -> PageResult | NeedRows: ...
+    def pack(self, job: PageJob) -> Any: ...
+
+    async def start(self, packed: Sequence[Any]) -> NeedRows | Any: ...
+
+    async def resume(self, loaded: Sequence[tuple[Load, list[Any]]]) -> NeedRows | Any: ...
+
+    def unpack(self, finished: Any) -> list[PageResult]: ...
 
 
 class LocalEngine:
@@ -321,13 +352,19 @@ class LocalEngine:
     def __init__(self, engine: IngestEngine) -> None:
         self.engine = engine
 
-    async def start(self, job: PageJob) -> PageResult | NeedRows:
-        await trio.lowlevel.checkpoint()
-        return self.engine.start(job)
+    def pack(self, job: PageJob) -> PageJob:
+        return job
 
-    async def resume(self, loaded: Sequence[tuple[Load, list[Any]]]) -> PageResult | NeedRows:
+    async def start(self, packed: Sequence[PageJob]) -> list[PageResult] | NeedRows:
+        await trio.lowlevel.checkpoint()
+        return self.engine.start(packed)
+
+    async def resume(self, loaded: Sequence[tuple[Load, list[Any]]]) -> list[PageResult] | NeedRows:
         await trio.lowlevel.checkpoint()
         return self.engine.resume(loaded)
+
+    def unpack(self, finished: list[PageResult]) -> list[PageResult]:
+        return finished
 
 
 async def ingest(
@@ -347,77 +384,114 @@ async def ingest(
     ``loader`` answers its ``NeedRows`` (``Store.known_records_between`` for this city;
     without one, nothing is stored yet). ``known_hashes`` maps (source, source_id) to the
     content hash stored by earlier crawls of this city.
-    Cancellation: between pages, or while the engine works (a worker process is killed).
+
+    Three tasks, pages in order through each: one packs jobs, one feeds them to the
+    engine (and answers its NeedRows), this one unpacks the results and hands the items
+    on — so the engine works on the next page while the last one's items go on.
+    Cancellation: anywhere; a worker process busy with a page is killed.
     """
     engine = engine if engine is not None else LocalEngine(IngestEngine(adapters, Linker()))
     stage = stats.stage("ingest")
     stage.watch(pages)
-    done_send, done_recv = trio.open_memory_channel[tuple[RawPage | QuerySplit, PageResult | None]](
+    packed_send, packed_recv = trio.open_memory_channel[tuple[RawPage | QuerySplit, Any]](
+        ENGINE_BATCH
+    )
+    done_send, done_recv = trio.open_memory_channel[tuple[list[RawPage] | QuerySplit, Any]](
         ENGINE_AHEAD
     )
+    known = known_hashes or {}
     async with pages, out, trio.open_nursery() as nursery:
-        nursery.start_soon(
-            _feed_engine, engine, adapters, pages, done_send, loader, known_hashes or {}, stage
-        )
+        nursery.start_soon(_pack_jobs, engine, adapters, pages, packed_send, known, stage)
+        nursery.start_soon(_feed_engine, engine, packed_recv, done_send, loader)
         task_status.started()
         async with done_recv:
-            async for page, result in done_recv:
-                if isinstance(page, QuerySplit):
-                    await out.send(page)
+            async for batch, finished in done_recv:
+                if isinstance(batch, QuerySplit):
+                    await out.send(batch)
                     continue
-                assert result is not None
-                stats.unchanged_in_run += result.repeats
-                stats.source(page.source).unchanged += result.unchanged
-                stats.merged_across_sources = result.merged_across_sources
-                stats.dedup_comparisons = result.comparisons
-                for item in result.items:
-                    await out.send(item)
-                    stage.sent += 1
-                await out.send(
-                    PageDone(
-                        page.query.key,
-                        page.page_number + 1,
-                        page.next_cursor,
-                        page.next_cursor is None,
+                for page, result in zip(batch, engine.unpack(finished), strict=True):
+                    stage.busy_s += result.busy_s
+                    stats.unchanged_in_run += result.repeats
+                    stats.source(page.source).unchanged += result.unchanged
+                    stats.merged_across_sources = result.merged_across_sources
+                    stats.dedup_comparisons = result.comparisons
+                    for item in result.items:
+                        await out.send(item)
+                        stage.sent += 1
+                    await out.send(
+                        PageDone(
+                            page.query.key,
+                            page.page_number + 1,
+                            page.next_cursor,
+                            page.next_cursor is None,
+                        )
                     )
-                )
+
+
+async def _pack_jobs(
+    engine: EngineHandle,
+    adapters: Mapping[str, SourceAdapter],
+    pages: trio.MemoryReceiveChannel[RawPage | QuerySplit],
+    packed: trio.MemorySendChannel[tuple[RawPage | QuerySplit, Any]],
+    known: Mapping[tuple[str, str], str],
+    stage: StageStats,
+) -> None:
+    """Each page as the engine's job, ready before the engine is free for it."""
+    async with pages, packed:
+        async for page in pages:
+            if isinstance(page, QuerySplit):
+                await packed.send((page, None))
+                continue
+            stage.received += len(page.records)
+            known_here = _known_of(adapters[page.source], page, known)
+            job = PageJob(page.source, page.records, page.fetched_at, known_here)
+            await packed.send((page, engine.pack(job)))
 
 
 async def _feed_engine(
     engine: EngineHandle,
-    adapters: Mapping[str, SourceAdapter],
-    pages: trio.MemoryReceiveChannel[RawPage | QuerySplit],
-    done: trio.MemorySendChannel[tuple[RawPage | QuerySplit, PageResult | None]],
+    jobs: trio.MemoryReceiveChannel[tuple[RawPage | QuerySplit, Any]],
+    done: trio.MemorySendChannel[tuple[list[RawPage] | QuerySplit, Any]],
     loader: Loader | None,
-    known: Mapping[tuple[str, str], str],
-    stage: StageStats,
 ) -> None:
-    """Pages through the engine, in order, while the items of earlier pages go on."""
-    async with done:
-        async for page in pages:
-            if isinstance(page, QuerySplit):
-                await done.send((page, None))
+    """Jobs through the engine in order — every page already packed in one call, up to
+    ENGINE_BATCH — its requests for stored events answered."""
+    async with jobs, done:
+        held: tuple[RawPage | QuerySplit, Any] | None = None
+        while True:
+            if held is None:
+                try:
+                    held = await jobs.receive()
+                except trio.EndOfChannel:
+                    return
+            if isinstance(held[0], QuerySplit):
+                await done.send((held[0], None))
+                held = None
                 continue
-            stage.received += len(page.records)
-            job = PageJob(
-                page.source,
-                page.records,
-                page.fetched_at,
-                _known_of(adapters[page.source], page, known),
-            )
-            result = await engine.start(job)
-            while isinstance(result, NeedRows):
+            batch: list[tuple[RawPage | QuerySplit, Any]] = [held]
+            held = None
+            while len(batch) < ENGINE_BATCH:
+                try:
+                    more = jobs.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+                if isinstance(more[0], QuerySplit):
+                    held = more  # after this batch, in order
+                    break
+                batch.append(more)
+            finished = await engine.start([job for _, job in batch])
+            while isinstance(finished, NeedRows):
                 loaded = []
-                for load in result.loads:
+                for load in finished.loads:
                     rows = (
                         await loader(load.start, load.end, date_only=load.date_only)
                         if loader is not None
                         else []
                     )
                     loaded.append((load, rows))
-                result = await engine.resume(loaded)
-            stage.busy_s += result.busy_s
-            await done.send((page, result))
+                finished = await engine.resume(loaded)
+            pages = [page for page, _ in batch if isinstance(page, RawPage)]
+            await done.send((pages, finished))
 
 
 def _known_of(

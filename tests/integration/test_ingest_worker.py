@@ -44,14 +44,21 @@ def _records(count: int) -> list[dict[str, Any]]:
     return [*records, records[0]]
 
 
-async def _all(engine: Any, pages: list[list[dict[str, Any]]]) -> list[Any]:
+async def _all(engine: Any, pages: list[list[dict[str, Any]]], *, per_call: int = 1) -> list[Any]:
+    """The items of ``pages`` through ``engine``, ``per_call`` pages per call."""
     items: list[Any] = []
-    for records in pages:
-        result = await engine.start(PageJob("ticketmaster", records, NOW))
-        while isinstance(result, NeedRows):
-            result = await engine.resume([(load, []) for load in result.loads])
-        assert isinstance(result, PageResult)
-        items += result.items
+    for first in range(0, len(pages), per_call):
+        jobs = [
+            PageJob("ticketmaster", records, NOW) for records in pages[first : first + per_call]
+        ]
+        finished = await engine.start([engine.pack(job) for job in jobs])
+        while isinstance(finished, NeedRows):
+            finished = await engine.resume([(load, []) for load in finished.loads])
+        results = engine.unpack(finished)
+        assert len(results) == len(jobs)
+        for result in results:
+            assert isinstance(result, PageResult)
+            items += result.items
     return items
 
 
@@ -67,7 +74,7 @@ async def test_the_process_engine_gives_the_items_the_local_engine_gives() -> No
     pages = [records[i : i + 20] for i in range(0, len(records), 20)]
     local = await _all(LocalEngine(IngestEngine(adapters, Linker(lazy=True))), pages)
     async with open_engine_process(adapters) as engine:
-        remote = await _all(engine, pages)
+        remote = await _all(engine, pages, per_call=2)
     assert [_essence(i) for i in remote] == [_essence(i) for i in local]
     assert sum(isinstance(i, Linked) for i in remote) > 0
     linked = [i for i in remote if isinstance(i, Linked)]

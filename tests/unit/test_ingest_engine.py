@@ -46,12 +46,14 @@ def _pages(count: int, size: int) -> list[list[dict[str, Any]]]:
 async def _run(
     engine: IngestEngine, pages: list[list[dict[str, Any]]], store: FakeStore
 ) -> tuple[list[Any], int]:
-    """Every page through the engine, NeedRows answered from ``store``; every linked
-    record written to it. Returns the items and the round trips made."""
+    """Every page through the engine, three pages a call, NeedRows answered from
+    ``store``; every linked record written to it. Returns the items and the round
+    trips made."""
     items: list[Any] = []
     trips = 0
-    for records in pages:
-        result = engine.start(PageJob("listed", records, NOW))
+    for first in range(0, len(pages), 3):
+        jobs = [PageJob("listed", records, NOW) for records in pages[first : first + 3]]
+        result = engine.start(jobs)
         while isinstance(result, NeedRows):
             trips += 1
             result = engine.resume(
@@ -60,8 +62,8 @@ async def _run(
                     for load in result.loads
                 ]
             )
-        assert isinstance(result, PageResult)
-        for item in result.items:
+        assert len(result) == len(jobs)
+        for item in (item for page in result for item in page.items):
             items.append(item)
             if isinstance(item, Linked):
                 store.write(item.event_id, item.record, item.merged)
@@ -79,9 +81,10 @@ async def test_a_lazy_engine_links_like_one_that_holds_everything(lag: int) -> N
     # a lazy Linker holding a few hundred records at a time
     engine = IngestEngine(
         {"listed": ListedAdapter(records)},
-        Linker(lazy=True, resident_limit=600, settle_after=400),
+        Linker(lazy=True, resident_limit=600, settle_after=600),
     )
-    pages = _pages(len(records), 200)
+    # in flight before a commit: up to 3 pages of 50 + the lag, below settle_after
+    pages = _pages(len(records), 50)
     items, trips = await _run(engine, pages, FakeStore(lag=lag))
     linked = {
         (i.record.source, i.record.source_id): i.event_id for i in items if isinstance(i, Linked)
@@ -100,7 +103,7 @@ async def test_repeats_unchanged_records_and_rejects() -> None:
     engine = IngestEngine({"listed": adapter}, Linker())
     page = [{"n": n} for n in range(30)] + [{"n": 0}, {"n": 30}]
     stored = {records[5].source_id: content_hash({"n": 5})}
-    result = engine.start(PageJob("listed", page, NOW, known=stored))
+    [result] = engine.start([PageJob("listed", page, NOW, known=stored)])
     assert isinstance(result, PageResult)
     kinds = [type(item).__name__ for item in result.items]
     assert kinds.count("Linked") == 29
@@ -119,7 +122,9 @@ async def test_raw_payloads_can_travel_as_json_text() -> None:
     as JSON text beside it (what crosses from the worker process)."""
     records = crawl_order(10, days=1)
     engine = IngestEngine({"listed": ListedAdapter(records)}, Linker(), raw_as_json=True)
-    result = engine.start(PageJob("listed", [{"n": n, "extra": [1, "é"]} for n in range(10)], NOW))
+    [result] = engine.start(
+        [PageJob("listed", [{"n": n, "extra": [1, "é"]} for n in range(10)], NOW)]
+    )
     assert isinstance(result, PageResult)
     linked = [i for i in result.items if isinstance(i, Linked)]
     assert len(linked) == 10
@@ -132,11 +137,12 @@ async def test_raw_payloads_can_travel_as_json_text() -> None:
 async def test_a_second_page_cannot_start_while_one_waits_for_rows() -> None:
     records = crawl_order(50, days=2)
     engine = IngestEngine({"listed": ListedAdapter(records)}, Linker(lazy=True))
-    first = engine.start(PageJob("listed", [{"n": 0}], NOW))
+    first = engine.start([PageJob("listed", [{"n": 0}], NOW)])
     assert isinstance(first, NeedRows)
     with pytest.raises(ValueError, match="previous page"):
-        engine.start(PageJob("listed", [{"n": 1}], NOW))
-    assert isinstance(engine.resume([(load, []) for load in first.loads]), PageResult)
+        engine.start([PageJob("listed", [{"n": 1}], NOW)])
+    [result] = engine.resume([(load, []) for load in first.loads])
+    assert isinstance(result, PageResult)
 
 
 def test_adjacent_loads_of_one_kind_become_one() -> None:
@@ -161,3 +167,23 @@ def test_adjacent_loads_of_one_kind_become_one() -> None:
         Load(None, None),
     ]
     assert merge_loads([]) == []
+
+
+async def test_one_cpu_keeps_the_engine_on_the_trio_thread() -> None:
+    import gc
+
+    from scenescout_cli.pipeline.ingest_worker import open_ingest_engine
+    from scenescout_cli.pipeline.ingestion import LocalEngine
+
+    thresholds = gc.get_threshold()
+    try:
+        records = crawl_order(5, days=1)
+        adapters = {"listed": ListedAdapter(records)}
+        async with open_ingest_engine(adapters, fresh=True, cpus=1) as engine:
+            assert isinstance(engine, LocalEngine)
+            [result] = engine.unpack(
+                await engine.start([engine.pack(PageJob("listed", [{"n": 0}], NOW))])
+            )
+            assert [type(i).__name__ for i in result.items] == ["Linked"]
+    finally:
+        gc.set_threshold(*thresholds)

@@ -310,3 +310,21 @@ async def test_a_forgotten_repeat_is_linked_again_to_the_same_event(
     assert stats.unchanged_in_run == 1  # ev00011's repeat was still remembered
     first = {item.record.source_id: item.event_id for item in remembered}
     assert all(first[item.record.source_id] == item.event_id for item in forgetful)
+
+
+def test_everything_in_flight_fits_inside_the_linkers_settling_time() -> None:
+    """The Linker drops a partition only after SETTLE_AFTER links nobody came near it,
+    trusting it is committed by then: every record that can be between the ingestion
+    engine and a commit must be fewer (pages of up to 200 records)."""
+    from scenescout_cli.pipeline import ingestion, processing
+    from scenescout_cli.pipeline.linking import SETTLE_AFTER
+
+    pages = ingestion.ENGINE_BATCH * (ingestion.ENGINE_AHEAD + 1)
+    in_flight = (
+        pages * 200
+        + capacities.EVENTS
+        + processing.BATCH
+        + capacities.STORE
+        + capacities.STORE_BATCH_SIZE
+    )
+    assert in_flight < SETTLE_AFTER
