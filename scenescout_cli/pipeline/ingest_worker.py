@@ -6,14 +6,18 @@ instead of taking turns with them. The engine (``IngestEngine``) keeps state bet
 pages — the Linker's canonical events, the in-run seen-set — so it lives in exactly
 one process for the whole crawl:
 
-    async with open_engine_process(adapters) as engine:
-        result = await engine.start(job)       # ingestion.PageJob → PageResult | NeedRows
+    async with open_ingest_engine(adapters, fresh=...) as engine:
+        finished = await engine.start([engine.pack(job) for job in jobs])
+        while isinstance(finished, NeedRows):  # stored events it needs first
+            finished = await engine.resume(rows_of(finished.loads))
+        results = engine.unpack(finished)      # a PageResult per job, in order
 
 Contract
-    * One call at a time (ingestion is one task): the context has one worker, which is
-      never retired; the engine is created in it by the first call.
-    * What crosses the pipe is small and picklable: a page's records out; items back
-      with each record's raw payload as JSON text (``Linked.raw_json``).
+    * One call at a time (one ingestion task calls): the context has one worker, which
+      is never retired; the engine is made in it by the first call.
+    * What crosses the pipe is bytes pickled with the C pickler: pages' records out
+      (packed on the Trio thread ahead of time), items back with each record's raw
+      payload as JSON text (``Linked.raw_json``).
     * Database reads stay on the Trio thread: the engine asks (``NeedRows``) and the
       caller answers with rows, so the worker holds no connection.
 
