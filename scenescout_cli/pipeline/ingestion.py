@@ -39,8 +39,8 @@ from .stats import RunStats, StageStats
 
 #: Bumped when normalisation changes, so that every record is normalised afresh once.
 NORMALISATION_VERSION = "1"
-#: Pages the engine may finish ahead of the items ingestion has handed on: the
-#: engine works on the next page while the last one's items go downstream.
+#: Engine calls (of up to ENGINE_BATCH pages) finished ahead of the items ingestion
+#: has handed on: the engine works on the next pages while the last ones' items go on.
 ENGINE_AHEAD = 1
 #: Pages handed to the engine in one call at most (those packed and waiting).
 ENGINE_BATCH = 2
@@ -219,7 +219,7 @@ class IngestEngine:
     def _start_page(self, job: PageJob) -> PageResult | NeedRows:
         began = time.perf_counter()
         adapter = self.adapters[job.source]
-        state = _PageState(job.source)
+        state = _PageState()
         for record in job.records:
             state.slots.append(self._normalise(adapter, record, job, state))
         self._page = state
@@ -318,7 +318,6 @@ def merge_loads(loads: Iterable[Load]) -> list[Load]:
 
 @attrs.define
 class _PageState:
-    source: str
     slots: list[Item | Event | None] = attrs.field(factory=list)
     #: slot → the record's raw payload as JSON (``raw_as_json``)
     raw: dict[int, str] = attrs.field(factory=dict)

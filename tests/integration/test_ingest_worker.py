@@ -3,12 +3,10 @@ process for the whole crawl, and a dead process ends the crawl with a clear erro
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import os
 import signal
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -27,20 +25,17 @@ from scenescout_cli.pipeline.linking import Linker
 from scenescout_cli.pipeline.messages import Linked
 from scenescout_cli.sources.ticketmaster import TicketmasterSource
 
+from ..unit.bench_scripts import bench_script
+
 pytestmark = pytest.mark.integration
 
-PAGE = Path(__file__).parents[2] / "fixtures" / "ticketmaster" / "page_nyc_0.json"
 NOW = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
 
 
 def _records(count: int) -> list[dict[str, Any]]:
-    """Ticketmaster records of the fixture page, with fresh ids (and one repeat)."""
-    base = json.loads(PAGE.read_text())["_embedded"]["events"]
-    records = []
-    for n in range(count):
-        record = copy.deepcopy(base[n % len(base)])
-        record["id"] = f"{record['id']}{n:04d}"
-        records.append(record)
+    """Ticketmaster records of the fixture page with fresh ids (bench/ingest_store.py's),
+    and one repeat."""
+    records: list[dict[str, Any]] = bench_script("ingest_store").records(count)
     return [*records, records[0]]
 
 
