@@ -385,6 +385,9 @@ class _Features:
     lat: float | None
     lon: float | None
     address: str
+    #: everything the place decision reads (the raw venue name, coordinates, address):
+    #: records with equal places get the same verdict against a third (``_Places``)
+    place: tuple[str, float | None, float | None, str]
 
 
 def _features(event: Event) -> _Features:
@@ -399,6 +402,7 @@ def _features(event: Event) -> _Features:
     lat, lon = event.lat, event.lon
     if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
         lat = lon = None
+    address = " ".join(_words(_fold(event.address))) if event.address else ""
     return _Features(
         source=event.source,
         source_id=event.source_id,
@@ -418,7 +422,8 @@ def _features(event: Event) -> _Features:
         venue_keys=_venue_keys(venue, _acronyms(event.venue_name or "")),
         lat=lat,
         lon=lon,
-        address=" ".join(_words(_fold(event.address))) if event.address else "",
+        address=address,
+        place=(event.venue_name or "", lat, lon, address),
     )
 
 
@@ -470,25 +475,23 @@ def same_event(a: Event, b: Event) -> bool:
     return _score(_features(a), _features(b)) is not None
 
 
-def _score(a: _Features, b: _Features) -> float | None:
+def _score(a: _Features, b: _Features, places: _Places | None = None) -> float | None:
     """A match score (higher is better), or None when the records are different events.
 
-    Cheap tests first: most candidates from a block fail on time or title.
+    Every test can only say no, so their order is cost's: time, then place (one
+    verdict per pair of places, kept in ``places`` when given), then titles.
     """
     if a.source == b.source and a.source_id == b.source_id:
         return 1000.0
     time_score = _time_score(a, b)
     if time_score is None:
         return None
-    distance = _distance(a, b)
-    if distance is not None and distance > NEAR_M and not (a.venue_keys & b.venue_keys):
-        return None  # far apart: only near-identical names, which share a block key
+    place = places.verdict(a, b) if places is not None else _place_verdict(a, b)
+    if place is None:
+        return None
     ta, tb = _titles_without_venue(a, b)
     set_ratio = fuzz.token_set_ratio(ta, tb)
     if set_ratio < TITLE_MATCH or _markers_conflict(a, b):
-        return None
-    place = _place(a, b, distance)
-    if place is None:
         return None
     strong, place_score = place
     generic = _is_generic(ta.split()) or _is_generic(tb.split())
@@ -556,6 +559,36 @@ def _distance(a: _Features, b: _Features) -> float | None:
     if a.lat is None or b.lat is None or a.lon is None or b.lon is None:
         return None
     return _metres(a.lat, a.lon, b.lat, b.lon)
+
+
+def _place_verdict(a: _Features, b: _Features) -> tuple[bool, float] | None:
+    """(strong, score) when the records agree on the place, else None. Reads only
+    ``place``'s parts (and what is derived from them)."""
+    distance = _distance(a, b)
+    if distance is not None and distance > NEAR_M and not (a.venue_keys & b.venue_keys):
+        return None  # far apart: only near-identical names, which share a block key
+    return _place(a, b, distance)
+
+
+class _Places:
+    """``_place_verdict`` remembered per (place, place) pair: a city's events share a
+    few thousand places, and most candidates a block offers are at another venue
+    nearby. Holds at most ``limit`` pairs (forgets them all when full)."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._verdicts: dict[tuple[Any, Any], tuple[bool, float] | None] = {}
+
+    def verdict(self, a: _Features, b: _Features) -> tuple[bool, float] | None:
+        pair = (a.place, b.place)
+        try:
+            return self._verdicts[pair]
+        except KeyError:
+            pass
+        if len(self._verdicts) >= self.limit:
+            self._verdicts.clear()
+        found = self._verdicts[pair] = _place_verdict(a, b)
+        return found
 
 
 def _place(a: _Features, b: _Features, distance: float | None) -> tuple[bool, float] | None:
@@ -695,6 +728,7 @@ class DedupIndex:
         self._members: dict[Hashable, set[tuple[str, str]]] = {}
         # match() then add() of the same record is the common path: compute once.
         self._last: tuple[Event, _Features] | None = None
+        self._places = _Places()
 
     def __len__(self) -> int:
         """The number of provider records in the index."""
@@ -719,11 +753,12 @@ class DedupIndex:
         if known is not None:
             return known[0]
         features = self._features(event)
-        # Most candidates of a block fail on time or title. Timed pairs more than
-        # TIME_TOLERANCE apart are vetoed here; so are titles below TITLE_MATCH where
-        # the pair's titles are each one's own title without its venue's words (see
-        # _titles_without_venue), all compared in one rapidfuzz call. Both are the
-        # veto _score would give; the rest go on to the full decision.
+        # Most candidates of a block fail on time, place or title. Timed pairs more
+        # than TIME_TOLERANCE apart are vetoed here, then pairs of places that do not
+        # agree (one remembered verdict per pair of places), then titles below
+        # TITLE_MATCH where the pair's titles are each one's own title without its
+        # venue's words (see _titles_without_venue), all compared in one rapidfuzz
+        # call. Each is the veto _score would give; the rest go on to the full decision.
         quick = features.start is not None and not features.date_only
         ts = features.ts
         own_title = features.own_title
@@ -733,6 +768,7 @@ class DedupIndex:
         titled: list[tuple[tuple[str, str], Hashable, _Features]] = []
         candidates: list[tuple[tuple[str, str], Hashable, _Features]] = []
         blocks = self._blocks
+        places = self._places
         compared = 0
         for block in _blocks(features, search=True):
             members = blocks.get(block)
@@ -744,6 +780,8 @@ class DedupIndex:
                 compared += 1
                 scores[identity] = None
                 if quick and not other.date_only and abs(other.ts - ts) > _TOLERANCE_S:
+                    continue
+                if places.verdict(features, other) is None:
                     continue
                 if (
                     own_title
@@ -774,7 +812,7 @@ class DedupIndex:
         best: dict[Hashable, float] = {}
         records = self._records
         for identity, key, other in candidates:
-            score = scores[identity] = _score(features, other)
+            score = scores[identity] = _score(features, other, places)
             if score is not None and score > best.get(key, -1.0):
                 best[key] = score
         # Complete linkage: a record joins a canonical event only if it is the same
@@ -787,7 +825,7 @@ class DedupIndex:
                     score = scores[identity]
                 else:
                     self.comparisons += 1
-                    score = _score(features, records[identity][1])
+                    score = _score(features, records[identity][1], places)
                 if score is None:
                     del best[key]
                     break

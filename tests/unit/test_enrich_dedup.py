@@ -287,6 +287,22 @@ def test_index_agrees_with_same_event_on_the_labelled_pairs() -> None:
         assert index.match(pair.b) == expected, pair.note
 
 
+def test_place_verdicts_are_remembered_per_pair_of_places() -> None:
+    """The index's remembered place verdicts equal the decision itself, for every
+    labelled pair and for records that share a place but not a title or a time."""
+    from scenescout_cli.enrich.dedup import _features, _place_verdict, _Places
+
+    places = _Places(limit=7)  # forgets often: every pair is decided afresh some time
+    pairs = eval_module().load_pairs()
+    for pair in [*pairs, *pairs]:
+        a, b = _features(pair.a), _features(pair.b)
+        assert places.verdict(a, b) == _place_verdict(a, b), pair.note
+        moved = _features(attrs.evolve(pair.b, title="Something Else", starts_at=None))
+        assert moved.place == b.place
+        assert places.verdict(a, moved) == _place_verdict(a, moved), pair.note
+        assert len(places._verdicts) <= 7
+
+
 def test_index_compares_only_within_blocks() -> None:
     """Matching against 5,000 events at other times and places stays cheap and correct."""
     index = DedupIndex()
