@@ -241,7 +241,13 @@ _YEAR = re.compile(r"^20\d\d$")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
-@functools.lru_cache(maxsize=65_536)
+#: Entries in each cache of titles' text (titles and addresses recur: tours, residencies,
+#: series). Small on purpose: a city's distinct titles grow with its events, and a
+#: crawl must stay flat in memory; repeats of a title are mostly near in time.
+_TEXT_CACHE = 8_192
+
+
+@functools.lru_cache(maxsize=_TEXT_CACHE)
 def _fold(text: str) -> str:
     """Casefolded, accents stripped, typographic quotes and dashes made plain."""
     if text.isascii():
@@ -258,7 +264,7 @@ def _words(text: str) -> list[str]:
     return [_NUMBER_WORDS.get(word, word) for word in _NON_ALNUM.sub(" ", text).split()]
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=_TEXT_CACHE)
 def normalise_title(title: str) -> str:
     """A title reduced to the words that name the event, for fuzzy comparison.
 
@@ -334,7 +340,7 @@ _CLOCK_12 = re.compile(r"\b(1[0-2]|0?[1-9])(?:[:.]([0-5]\d))?\s*(am|pm|a\.m\.|p\
 _CLOCK_24 = re.compile(r"\b([01]?\d|2[0-3])[:h]([0-5]\d)\b")
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=_TEXT_CACHE)
 def _markers(folded: str) -> tuple[frozenset[str], frozenset[tuple[str, str]], frozenset[int]]:
     """(show markers, numbered parts, clock times in minutes) named in a folded title."""
     shows = frozenset(name for name, pattern in _SHOW_MARKERS if pattern.search(folded))
@@ -575,7 +581,7 @@ class _Places:
     few thousand places, and most candidates a block offers are at another venue
     nearby. Holds at most ``limit`` pairs (forgets them all when full)."""
 
-    def __init__(self, limit: int = 50_000) -> None:
+    def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
         self._verdicts: dict[tuple[Any, Any], tuple[bool, float] | None] = {}
 

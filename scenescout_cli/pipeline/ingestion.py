@@ -47,7 +47,7 @@ ENGINE_BATCH = 2
 #: Provider records remembered as "seen in this run". Repeats come from the
 #: overlapping parts of one split query, fetched one after another, so they are
 #: never far apart; the bound keeps a city of millions of events flat in memory.
-SEEN_LIMIT = 200_000
+SEEN_LIMIT = 50_000
 
 
 class RecentKeys:
@@ -76,10 +76,25 @@ class RecentKeys:
             self._old, self._current = self._current, set()
 
 
-def content_hash(record: dict[str, Any]) -> str:
-    """A stable hash of a provider record (key order and whitespace do not matter)."""
-    text = jsonio.dumps([NORMALISATION_VERSION, record], sort_keys=True)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+def canonical_json(record: dict[str, Any]) -> str:
+    """A provider record as JSON text with its keys sorted: what ``content_hash``
+    hashes, and fit to store (the raw payload's column is jsonb)."""
+    return jsonio.dumps(record, sort_keys=True)
+
+
+_HASH_PREFIX = "[" + jsonio.dumps(NORMALISATION_VERSION) + ","
+
+
+def content_hash(record: dict[str, Any], *, text: str | None = None) -> str:
+    """A stable hash of a provider record (key order and whitespace do not matter).
+
+    ``text``: the record's ``canonical_json``, when the caller has it already.
+    """
+    if text is None:
+        text = canonical_json(record)
+    # the hash of [NORMALISATION_VERSION, record] as compact JSON, as it always was
+    body = _HASH_PREFIX + text + "]"
+    return hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
 
 
 def normalise_record(
@@ -88,11 +103,13 @@ def normalise_record(
     fetched_at: dt.datetime,
     *,
     content_hash: str | None = None,
+    keep_raw: bool = True,
 ) -> Event | Venue | Reject:
     """One raw record → a clean Event or Venue, or Reject with the reason. Pure.
 
     Events are normalised by their adapter, given a zone (the venue's, else the
-    coordinates'), sanitised, then validated; they carry ``content_hash``.
+    coordinates'), sanitised, then validated; they carry ``content_hash``, and their
+    raw payload unless ``keep_raw`` is False (it travels apart).
     """
     try:
         item = adapter.normalise(record, fetched_at)
@@ -111,6 +128,8 @@ def normalise_record(
             record,
         )
     if isinstance(item, Event):
+        if not keep_raw:
+            return attrs.evolve(item, fetched_at=fetched_at, content_hash=content_hash, raw={})
         return attrs.evolve(item, fetched_at=fetched_at, content_hash=content_hash)
     return attrs.evolve(item, fetched_at=fetched_at)
 
@@ -234,12 +253,15 @@ class IngestEngine:
         if source_id is not None and (adapter.name, source_id) in seen:
             state.repeats += 1  # overlapping queries: checked before any work
             return None
-        digest = content_hash(record)
+        text = canonical_json(record)
+        digest = content_hash(record, text=text)
         if source_id is not None and job.known and job.known.get(source_id) == digest:
             seen.add((adapter.name, source_id))
             state.unchanged += 1
             return Unchanged(adapter.name, source_id)
-        item = normalise_record(adapter, record, job.fetched_at, content_hash=digest)
+        item = normalise_record(
+            adapter, record, job.fetched_at, content_hash=digest, keep_raw=not self.raw_as_json
+        )
         if isinstance(item, Event | Venue):
             key = (item.source, item.source_id)
             if key in seen:
@@ -247,8 +269,7 @@ class IngestEngine:
                 return None
             seen.add(key)
         if isinstance(item, Event) and self.raw_as_json:
-            state.raw[len(state.slots)] = jsonio.dumps(record)
-            item = attrs.evolve(item, raw={})
+            state.raw[len(state.slots)] = text
         return item
 
     def _link_from_here(self) -> PageResult | NeedRows:

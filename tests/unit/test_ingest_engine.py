@@ -187,3 +187,24 @@ async def test_one_cpu_keeps_the_engine_on_the_trio_thread() -> None:
             assert [type(i).__name__ for i in result.items] == ["Linked"]
     finally:
         gc.set_threshold(*thresholds)
+
+
+def test_content_hash_is_the_hash_of_version_and_record() -> None:
+    """The hash an earlier release stored stays the same (no re-normalisation), and
+    key order does not matter."""
+    import hashlib
+
+    from scenescout_cli import jsonio
+    from scenescout_cli.pipeline.ingestion import NORMALISATION_VERSION, canonical_json
+
+    record = {
+        "name": "Harbor Lights",
+        "id": "G5v0Z9",
+        "dates": {"start": {"localDate": "2026-07-10"}},
+    }
+    reordered = dict(reversed(list(record.items())))
+    before = jsonio.dumps([NORMALISATION_VERSION, record], sort_keys=True)
+    expected = hashlib.blake2b(before.encode(), digest_size=16).hexdigest()
+    assert content_hash(record) == expected
+    assert content_hash(reordered) == expected
+    assert content_hash(record, text=canonical_json(reordered)) == expected
