@@ -40,6 +40,7 @@ longer description, coordinates, a price, another agreeing source) never lowers 
 
 from __future__ import annotations
 
+import enum
 import re
 import zoneinfo
 from typing import Final
@@ -79,16 +80,31 @@ _PLACEHOLDER_TITLES: Final = frozenset(
 _WORDS = re.compile(r"\w+")
 
 
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+_UNSET = _Unset.UNSET
+
+
 def quality_score(
-    event: Event, *, sources: int = 1, agreement: float = 1.0, has_image: bool | None = None
+    event: Event,
+    *,
+    sources: int = 1,
+    agreement: float = 1.0,
+    has_image: bool | None = None,
+    category: str | _Unset | None = _UNSET,
 ) -> float:
     """The event's quality in [0, 100] (one decimal), from the weights in the module docs.
 
     ``sources`` is how many provider records the canonical event merges (values below
     1 count as 1); ``agreement`` is clamped to [0, 1]; ``has_image`` overrides the
-    image test (False when the image could not be fetched). Never raises for a valid
+    image test (False when the image could not be fetched) and ``category`` the
+    event's own (the one processing is about to give it). Never raises for a valid
     ``Event``.
     """
+    if isinstance(category, _Unset):
+        category = event.category
     points = 0.0
     points += WEIGHTS["title"] * _title(event.title)
     points += WEIGHTS["description"] * _description(event.description, event.title)
@@ -103,7 +119,7 @@ def quality_score(
     image = bool(_present(event.image_url)) if has_image is None else has_image
     points += WEIGHTS["image"] * image
     points += WEIGHTS["url"] * bool(_present(event.url))
-    points += WEIGHTS["category"] * (event.category is not None and event.category != "other")
+    points += WEIGHTS["category"] * (category is not None and category != "other")
     points += WEIGHTS["sources"] * min(max(sources, 1), 3) / 3
     points += WEIGHTS["agreement"] * min(max(agreement, 0.0), 1.0)
     points *= STATUS_FACTORS.get(event.status, 1.0)

@@ -62,6 +62,10 @@ class Linked:
     #: (ingestion's worker process sends text: it crosses processes cheaply)
     raw_json: str | None = None
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # constructor and values: cheaper than attrs' state dict (see Event.__reduce__)
+        return Linked, (self.record, self.event_id, self.merged, self.sources, self.raw_json)
+
 
 @attrs.frozen
 class ImageDone:

@@ -163,9 +163,12 @@ async def _enrich(batch: list[Item], enricher: Enricher, stage: Any) -> list[Ite
             out.append(item)
             continue
         event = placed[id(item)]
-        event = attrs.evolve(event, category=resolve_category(event, predictions.get(id(item))))
-        score = quality_score(event, sources=item.sources, has_image=event.image_url is not None)
-        out.append(attrs.evolve(item, merged=attrs.evolve(event, quality_score=score)))
+        category = resolve_category(event, predictions.get(id(item)))
+        score = quality_score(
+            event, sources=item.sources, has_image=event.image_url is not None, category=category
+        )
+        merged = attrs.evolve(event, category=category, quality_score=score)
+        out.append(attrs.evolve(item, merged=merged))
     return out
 
 

@@ -208,3 +208,28 @@ def test_content_hash_is_the_hash_of_version_and_record() -> None:
     assert content_hash(record) == expected
     assert content_hash(reordered) == expected
     assert content_hash(record, text=canonical_json(reordered)) == expected
+
+
+def test_events_and_links_survive_pickling_whole() -> None:
+    """What crosses to and from the engine's process comes back equal, raw payload too."""
+    import pickle
+    import uuid
+
+    from scenescout_cli.model import Event
+    from scenescout_cli.pipeline.messages import Linked
+
+    event = Event(
+        source="ticketmaster",
+        source_id="G5v0Z9",
+        title="Harbor Lights",
+        starts_at=dt.datetime(2026, 7, 11, 0, 0, tzinfo=dt.UTC),
+        timezone="America/New_York",
+        tags=("Rock",),
+        lat=40.75,
+        raw={"id": "G5v0Z9", "images": [{"url": "https://s1.ticketm.net/a.jpg"}]},
+    )
+    linked = Linked(event, uuid.uuid4(), event, 2, '{"id":"G5v0Z9"}')
+    back = pickle.loads(pickle.dumps(linked, pickle.HIGHEST_PROTOCOL))
+    assert back == linked
+    assert back.record.raw == event.raw  # not part of Event's equality
+    assert back.raw_json == linked.raw_json

@@ -144,3 +144,9 @@ def test_shouting_or_overlong_titles_earn_half() -> None:
 def test_other_category_earns_no_category_points() -> None:
     """Only a real category counts; "other" is as good as none."""
     assert quality_score(bare(category="other")) == quality_score(bare())
+
+
+def test_a_category_given_counts_instead_of_the_events_own() -> None:
+    """Processing scores the category it is about to give the event."""
+    assert quality_score(bare(), category="music") == quality_score(bare(category="music"))
+    assert quality_score(bare(category="music"), category=None) == quality_score(bare())
