@@ -386,6 +386,8 @@ class _Features:
     clocks: frozenset[int]
     venue: str
     venue_words: frozenset[str]
+    #: the venue's words without city and type filler, sorted ("" when no venue)
+    venue_core: str
     acronyms: frozenset[str]
     venue_keys: frozenset[str]
     lat: float | None
@@ -424,6 +426,7 @@ def _features(event: Event) -> _Features:
         clocks=clocks,
         venue=venue,
         venue_words=venue_words,
+        venue_core=_venue_core(venue, venue_words),
         acronyms=_acronyms(event.venue_name or ""),
         venue_keys=_venue_keys(venue, _acronyms(event.venue_name or "")),
         lat=lat,
@@ -431,6 +434,10 @@ def _features(event: Event) -> _Features:
         address=address,
         place=(event.venue_name or "", lat, lon, address),
     )
+
+
+def _venue_core(venue: str, words: frozenset[str]) -> str:
+    return " ".join(sorted(words - _CITY_WORDS - _TYPE_WORDS)) or venue
 
 
 def _date_only(event: Event, zone: zoneinfo.ZoneInfo | None) -> bool:
@@ -602,22 +609,24 @@ def _place(a: _Features, b: _Features, distance: float | None) -> tuple[bool, fl
     if distance is not None and distance > FAR_M:
         return None
     similarity = _venue_similarity(a, b)
-    if similarity is not None and _different_rooms(a, b):
-        return None
+    found: tuple[bool, float] | None = None
     if similarity is not None and similarity >= VENUE_MATCH:
         if distance is None or distance <= NEAR_M or similarity >= 95:
-            return True, 10.0
-        return None
-    if distance is not None and distance <= SAME_PLACE_M:
-        return (similarity is None or similarity >= 50), 5.0
-    if (
+            found = True, 10.0
+    elif distance is not None and distance <= SAME_PLACE_M:
+        found = (similarity is None or similarity >= 50), 5.0
+    elif (
         a.address
         and b.address
         and (distance is None or distance <= NEAR_M)
         and fuzz.token_set_ratio(a.address, b.address) >= 90
     ):
-        return True, 5.0
-    return None
+        found = True, 5.0
+    # Two rooms of one venue are different places whatever else agrees (asked last:
+    # most pairs a block offers have failed already).
+    if found is not None and similarity is not None and _different_rooms(a, b):
+        return None
+    return found
 
 
 def _venue_similarity(a: _Features, b: _Features) -> float | None:
@@ -627,9 +636,7 @@ def _venue_similarity(a: _Features, b: _Features) -> float | None:
         return None
     if a.venue_words & b.acronyms or b.venue_words & a.acronyms:
         return 100.0
-    core_a = " ".join(sorted(a.venue_words - _CITY_WORDS - _TYPE_WORDS)) or a.venue
-    core_b = " ".join(sorted(b.venue_words - _CITY_WORDS - _TYPE_WORDS)) or b.venue
-    return fuzz.token_set_ratio(core_a, core_b)
+    return fuzz.token_set_ratio(a.venue_core, b.venue_core)
 
 
 def _different_rooms(a: _Features, b: _Features) -> bool:
