@@ -695,10 +695,32 @@ def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 _BUCKET = dt.timedelta(hours=1)  # ≥ 2 × TIME_TOLERANCE: one neighbouring bucket suffices
 _TOLERANCE_S = TIME_TOLERANCE.total_seconds()
 assert _BUCKET >= 2 * TIME_TOLERANCE
-# Geo cells: the 3 × 3 cells around a point reach at least NEAR_M in every direction up
-# to 53° of latitude (0.015° ≈ 1.67 km north-south; 0.025° of longitude ≈ 1.5 km at 53°).
-_CELL_LAT = 0.015
-_CELL_LON = 0.025
+# Geo cells of 0.0075° × 0.0075° (834 m north-south, 502 m east-west at 53°). A search
+# looks in every cell that a point within NEAR_M of some point of its own cell can lie
+# in, up to 53° of latitude (where a degree of longitude is shortest in that range):
+# 35 cells, ~18 km² around New York, where 3 × 3 cells of the old 0.015° × 0.025° were
+# ~32 km² — in a dense city most candidates are other venues' events nearby.
+_CELL_LAT = 0.0075
+_CELL_LON = 0.0075
+_REACH_LATITUDE = 53.0
+_M_PER_DEGREE = 111_195.0  # a degree of a great circle (mean Earth radius 6,371 km)
+
+
+def _near_cells() -> tuple[tuple[int, int], ...]:
+    """Cell offsets (Δlat, Δlon) whose nearest point can be within NEAR_M of a cell."""
+    lat_m = _CELL_LAT * _M_PER_DEGREE
+    lon_m = _CELL_LON * _M_PER_DEGREE * math.cos(math.radians(_REACH_LATITUDE))
+    reach_i = math.ceil(NEAR_M / lat_m) + 1
+    reach_j = math.ceil(NEAR_M / lon_m) + 1
+    return tuple(
+        (di, dj)
+        for di in range(-reach_i, reach_i + 1)
+        for dj in range(-reach_j, reach_j + 1)
+        if math.hypot(max(0, abs(di) - 1) * lat_m, max(0, abs(dj) - 1) * lon_m) <= NEAR_M
+    )
+
+
+_NEAR_CELLS = _near_cells()
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DAY = dt.timedelta(days=1)
 
@@ -892,8 +914,10 @@ def _blocks(f: _Features, *, search: bool) -> Iterable[Hashable]:
     places: list[Hashable] = []
     if f.lat is not None and f.lon is not None:
         i, j = math.floor(f.lat / _CELL_LAT), math.floor(f.lon / _CELL_LON)
-        span = (-1, 0, 1) if search else (0,)
-        places += [("g", i + di, j + dj) for di in span for dj in span]
+        if search:
+            places += [("g", i + di, j + dj) for di, dj in _NEAR_CELLS]
+        else:
+            places.append(("g", i, j))
     places += [("v", key) for key in f.venue_keys]
     if not places:
         return

@@ -478,3 +478,25 @@ def test_labelled_set_meets_the_evaluation_targets() -> None:
     report = evaluation.evaluate(pairs)
     assert report.precision >= evaluation.PRECISION_TARGET, report.wrongly_merged
     assert report.recall >= evaluation.RECALL_TARGET, report.missed
+
+
+def test_geo_search_reaches_every_record_within_near_m() -> None:
+    """Below 53° of latitude a record's search cells hold every point within NEAR_M
+    (records further apart are only compared through a shared venue key)."""
+    import math
+    import random
+
+    from scenescout_cli.enrich.dedup import NEAR_M, _blocks, _features
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        lat, lon = rng.uniform(-53, 53), rng.uniform(-180, 180)
+        bearing, metres = rng.uniform(0, 2 * math.pi), rng.uniform(0.9, 1.0) * NEAR_M
+        north, east = metres * math.cos(bearing), metres * math.sin(bearing)
+        other_lat = lat + math.degrees(north / 6_371_000)
+        other_lon = lon + math.degrees(east / (6_371_000 * math.cos(math.radians(lat))))
+        probe = _features(event(lat=lat, lon=lon, venue_name=None))
+        found = _features(event(lat=other_lat, lon=other_lon, venue_name=None))
+        if abs(other_lat) > 53:
+            continue
+        assert set(_blocks(found, search=False)) <= set(_blocks(probe, search=True))
