@@ -10,7 +10,8 @@ Three pieces, all pure:
 - :func:`merge` — the canonical view of one event from all its provider records,
   independent of their order.
 
-The decision, in order (every step can only say "no"):
+The decision (every step can only say "no", so the order the code asks them in is a
+matter of cost: identity, time, place, titles):
 
 1. **Identity**: the same (source, source_id) is always the same event.
 2. **Time**: two timed starts at most :data:`TIME_TOLERANCE` apart; a date-only start

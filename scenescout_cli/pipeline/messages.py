@@ -11,6 +11,7 @@ records that were not stored.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import uuid
 from typing import Any
 
@@ -64,7 +65,10 @@ class Linked:
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # constructor and values: cheaper than attrs' state dict (see Event.__reduce__)
-        return Linked, (self.record, self.event_id, self.merged, self.sources, self.raw_json)
+        return Linked, _linked_values(self)
+
+
+_linked_values = operator.attrgetter(*(field.name for field in attrs.fields(Linked)))
 
 
 @attrs.frozen
