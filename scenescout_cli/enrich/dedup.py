@@ -76,10 +76,12 @@ __all__ = [
     "TITLE_MATCH",
     "VENUE_MATCH",
     "DedupIndex",
+    "is_date_only",
     "merge",
     "normalise_title",
     "normalise_venue",
     "same_event",
+    "zone_named",
 ]
 
 TIME_TOLERANCE = dt.timedelta(minutes=30)
@@ -402,9 +404,9 @@ class _Features:
 def _features(event: Event) -> _Features:
     title = normalise_title(event.title or "")
     shows, parts, clocks = _markers(_fold(event.title or ""))
-    zone = _zone(event.timezone)
+    zone = zone_named(event.timezone)
     start = event.starts_at
-    date_only = _date_only(event, zone)
+    date_only = is_date_only(event, zone)
     venue = normalise_venue(event.venue_name) if event.venue_name else ""
     venue_words = frozenset(venue.split())
     own_title = " ".join(w for w in title.split() if w not in venue_words)
@@ -441,8 +443,10 @@ def _venue_core(venue: str, words: frozenset[str]) -> str:
     return " ".join(sorted(words - _CITY_WORDS - _TYPE_WORDS)) or venue
 
 
-def _date_only(event: Event, zone: zoneinfo.ZoneInfo | None) -> bool:
-    """A dated start without a time: all-day, or the local midnight of its zone."""
+def is_date_only(event: Event, zone: zoneinfo.ZoneInfo | None) -> bool:
+    """A dated start without a time: all-day, or the local midnight of ``zone`` (the
+    event's own, ``zone_named(event.timezone)``). The matcher's reading, which the
+    Linker's partitions follow."""
     start = event.starts_at
     return start is not None and (
         event.all_day or (zone is not None and _is_midnight(start.astimezone(zone)))
@@ -458,7 +462,8 @@ def _is_midnight(local: dt.datetime) -> bool:
 
 
 @functools.lru_cache(maxsize=1024)
-def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
+def zone_named(name: str | None) -> zoneinfo.ZoneInfo | None:
+    """The zone of an IANA name; None for no name or an unknown one."""
     if not name:
         return None
     try:
@@ -1031,7 +1036,11 @@ def _merge_many(records: Sequence[Event]) -> Event:
     # Identities are unique in a canonical event; only repeats need the full order.
     ordered = sorted(records, key=_stable_key if len(identities) < len(records) else _key)
     first = ordered[0]
-    timed = [e for e in ordered if e.starts_at is not None and not _date_only(e, _zone(e.timezone))]
+    timed = [
+        e
+        for e in ordered
+        if e.starts_at is not None and not is_date_only(e, zone_named(e.timezone))
+    ]
     dated = [e for e in ordered if e.starts_at is not None]
     when = (timed or dated or ordered)[0]
     place = max(ordered, key=lambda e: (_precision(e), -ordered.index(e)))

@@ -84,9 +84,8 @@ from typing import Protocol
 
 import attrs
 
-# _date_only and _zone are the matcher's own reading of "date-only" (private to dedup):
-# partitions must agree with it exactly.
-from ..enrich.dedup import TIME_TOLERANCE, DedupIndex, _date_only, _zone, merge
+# is_date_only is the matcher's own reading of "date-only": partitions must agree with it.
+from ..enrich.dedup import TIME_TOLERANCE, DedupIndex, is_date_only, merge, zone_named
 from ..model import Event, event_id_for
 
 #: Records held before settled partitions are dropped (each costs a few kB with its
@@ -161,7 +160,7 @@ def _day(instant: dt.datetime) -> int:
 
 
 def _timed(record: Event) -> bool:
-    return record.starts_at is not None and not _date_only(record, _zone(record.timezone))
+    return record.starts_at is not None and not is_date_only(record, zone_named(record.timezone))
 
 
 def _home(start: dt.datetime | None, records: Iterable[Event]) -> Partition:
@@ -188,8 +187,8 @@ def _reach(record: Event) -> list[Partition]:
     start = record.starts_at
     if start is None:
         return [_UNDATED]
-    zone = _zone(record.timezone)
-    if not _date_only(record, zone):
+    zone = zone_named(record.timezone)
+    if not is_date_only(record, zone):
         hours = range(hour_of(start - TIME_TOLERANCE), hour_of(start + TIME_TOLERANCE) + 1)
         day = _day(start)
         days = range(day - 1, day + 2)
