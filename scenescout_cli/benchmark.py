@@ -52,6 +52,7 @@ import attrs
 import httpx
 import psutil
 
+from .commands import read_sandbox_environment
 from .errors import ConfigError
 
 SCENARIOS = ("throughput", "images", "recrawl", "ratelimit", "sigint", "help")
@@ -145,13 +146,7 @@ def _sandbox(
     log = Path(err.name)
     try:
         assert proc.stdout is not None
-        variables: dict[str, str] = {}
-        for line in proc.stdout:
-            if line.strip().startswith("export "):
-                name, _, value = line.strip().removeprefix("export ").partition("=")
-                variables[name] = value
-            if line.startswith("Ctrl-C"):
-                break
+        variables = read_sandbox_environment(proc.stdout)
         if "SCENESCOUT_TICKETMASTER_URL" not in variables:
             proc.wait(timeout=30)
             tail = log.read_text(errors="replace").strip()[-500:]

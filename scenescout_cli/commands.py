@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import sys
 import zoneinfo
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -382,6 +383,19 @@ async def serve_sandbox(
         for line in sandbox_environment(info):
             _console.print(f"  export {line}", soft_wrap=True, highlight=False)
         _console.print("Ctrl-C stops it.")
+
+
+def read_sandbox_environment(lines: Iterable[str]) -> dict[str, str]:
+    """The variables a starting ``sandbox serve`` prints (its ``export`` lines), read
+    from its output up to "Ctrl-C stops it."; empty if it ended before printing them."""
+    variables: dict[str, str] = {}
+    for line in lines:
+        if line.strip().startswith("export "):
+            name, _, value = line.strip().removeprefix("export ").partition("=")
+            variables[name] = value
+        if line.startswith("Ctrl-C"):
+            break
+    return variables
 
 
 def sandbox_environment(info: Any) -> list[str]:

@@ -14,6 +14,8 @@ import psycopg
 import pytest
 import trio
 
+from scenescout_cli.commands import read_sandbox_environment
+
 from .processes import run_scenescout, scenescout_executable
 
 pytestmark = pytest.mark.integration
@@ -319,13 +321,7 @@ def test_doctor_probes_each_key_against_a_running_sandbox(
     )
     try:
         assert server.stdout is not None
-        env = dict(scenescout_env)
-        for line in server.stdout:
-            if line.strip().startswith("export "):
-                name, _, value = line.strip().removeprefix("export ").partition("=")
-                env[name] = value
-            if line.startswith("Ctrl-C"):
-                break
+        env = {**scenescout_env, **read_sandbox_environment(server.stdout)}
         assert "TICKETMASTER_API_KEY" in env
         healthy = run_scenescout(["doctor"], env)
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
