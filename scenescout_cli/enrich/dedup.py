@@ -589,9 +589,6 @@ def _place_verdict(a: _Features, b: _Features) -> tuple[bool, float] | None:
     return _place(a, b, distance)
 
 
-_UNKNOWN: Any = object()
-
-
 class _Places:
     """``_place_verdict`` remembered per (place, place) pair: a city's events share a
     few thousand places, and most candidates a block offers are at another venue
@@ -603,85 +600,13 @@ class _Places:
 
     def verdict(self, a: _Features, b: _Features) -> tuple[bool, float] | None:
         pair = (a.place, b.place)
-        found = self._verdicts.get(pair, _UNKNOWN)
-        if found is _UNKNOWN:
-            found = self._remember(pair, _place_verdict(a, b))
-        return found  # type: ignore[no-any-return]
-
-    def verdicts(
-        self, a: _Features, others: Sequence[_Features]
-    ) -> list[tuple[bool, float] | None]:
-        """``verdict(a, b)`` for each of ``others``, the same answers for less work.
-
-        In a dense city most places a block offers are another venue 150 m–1.5 km away,
-        which agrees only through a similar venue name or the same address: those
-        names and addresses are compared in one rapidfuzz call each, and only the pairs
-        that pass are decided in full.
-        """
-        known = self._verdicts
-        out: list[tuple[bool, float] | None] = []
-        pending: list[tuple[int, float]] = []  # (index in others, distance)
-        for index, b in enumerate(others):
-            pair = (a.place, b.place)
-            found = known.get(pair, _UNKNOWN)
-            if found is not _UNKNOWN:
-                out.append(found)
-                continue
-            distance = _distance(a, b)
-            if (
-                distance is None
-                or distance <= SAME_PLACE_M
-                or not a.venue
-                or not b.venue
-                or not a.venue_words.isdisjoint(b.acronyms)
-                or not b.venue_words.isdisjoint(a.acronyms)
-            ):
-                out.append(self._remember(pair, _place_verdict(a, b)))
-            elif distance > FAR_M or (distance > NEAR_M and a.venue_keys.isdisjoint(b.venue_keys)):
-                out.append(self._remember(pair, None))
-            else:
-                # Between SAME_PLACE_M and FAR_M, both named: _place agrees only on a
-                # venue similarity ≥ VENUE_MATCH or, within NEAR_M, addresses ≥ 90.
-                out.append(None)
-                pending.append((index, distance))
-        if not pending:
-            return out
-        similar = process.extract(
-            a.venue_core,
-            [others[index].venue_core for index, _ in pending],
-            scorer=fuzz.token_set_ratio,
-            processor=None,
-            score_cutoff=VENUE_MATCH,
-            limit=None,
-        )
-        decide = {pending[at][0] for _, _, at in similar}
-        if a.address:
-            addressed = [
-                (index, others[index].address)
-                for index, distance in pending
-                if index not in decide and distance <= NEAR_M and others[index].address
-            ]
-            same = process.extract(
-                a.address,
-                [address for _, address in addressed],
-                scorer=fuzz.token_set_ratio,
-                processor=None,
-                score_cutoff=90,
-                limit=None,
-            )
-            decide.update(addressed[at][0] for _, _, at in same)
-        for index, _ in pending:
-            b = others[index]
-            found = _place_verdict(a, b) if index in decide else None
-            out[index] = self._remember((a.place, b.place), found)
-        return out
-
-    def _remember(
-        self, pair: tuple[Any, Any], found: tuple[bool, float] | None
-    ) -> tuple[bool, float] | None:
+        try:
+            return self._verdicts[pair]
+        except KeyError:
+            pass
         if len(self._verdicts) >= self.limit:
             self._verdicts.clear()
-        self._verdicts[pair] = found
+        found = self._verdicts[pair] = _place_verdict(a, b)
         return found
 
 
@@ -870,12 +795,11 @@ class DedupIndex:
             return known[0]
         features = self._features(event)
         # Most candidates of a block fail on time, place or title. Timed pairs more
-        # than TIME_TOLERANCE apart are vetoed here; then pairs of places that do not
-        # agree (decided for all candidates at once, remembered per pair of places);
-        # then titles below TITLE_MATCH where the pair's titles are each one's own
-        # title without its venue's words (see _titles_without_venue), all compared in
-        # one rapidfuzz call. Each is the veto _score would give; the rest go on to
-        # the full decision.
+        # than TIME_TOLERANCE apart are vetoed here, then pairs of places that do not
+        # agree (one remembered verdict per pair of places), then titles below
+        # TITLE_MATCH where the pair's titles are each one's own title without its
+        # venue's words (see _titles_without_venue), all compared in one rapidfuzz
+        # call. Each is the veto _score would give; the rest go on to the full decision.
         quick = features.start is not None and not features.date_only
         ts = features.ts
         own_title = features.own_title
@@ -884,7 +808,6 @@ class DedupIndex:
         titles: list[str] = []
         titled: list[tuple[tuple[str, str], Hashable, _Features]] = []
         candidates: list[tuple[tuple[str, str], Hashable, _Features]] = []
-        timely: list[tuple[tuple[str, str], Hashable, _Features]] = []
         blocks = self._blocks
         places = self._places
         compared = 0
@@ -899,27 +822,24 @@ class DedupIndex:
                 scores[identity] = None
                 if quick and not other.date_only and abs(other.ts - ts) > _TOLERANCE_S:
                     continue
-                timely.append((identity, key, other))
-        self.comparisons += compared
-        verdicts = places.verdicts(features, [other for _, _, other in timely])
-        for (identity, key, other), verdict in zip(timely, verdicts, strict=True):
-            if verdict is None:
-                continue
-            if (
-                own_title
-                and other.own_title
-                and (
-                    other.venue_words == venue_words
-                    or (
-                        title_words.isdisjoint(other.venue_words)
-                        and other.title_words.isdisjoint(venue_words)
+                if places.verdict(features, other) is None:
+                    continue
+                if (
+                    own_title
+                    and other.own_title
+                    and (
+                        other.venue_words == venue_words
+                        or (
+                            title_words.isdisjoint(other.venue_words)
+                            and other.title_words.isdisjoint(venue_words)
+                        )
                     )
-                )
-            ):
-                titles.append(other.own_title)
-                titled.append((identity, key, other))
-            else:
-                candidates.append((identity, key, other))
+                ):
+                    titles.append(other.own_title)
+                    titled.append((identity, key, other))
+                else:
+                    candidates.append((identity, key, other))
+        self.comparisons += compared
         if titles:
             agreeing = process.extract(
                 own_title,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import math
 import zoneinfo
 from pathlib import Path
 from types import ModuleType
@@ -302,65 +301,6 @@ def test_place_verdicts_are_remembered_per_pair_of_places() -> None:
         assert moved.place == b.place
         assert places.verdict(a, moved) == _place_verdict(a, moved), pair.note
         assert len(places._verdicts) <= 7
-
-
-def test_place_verdicts_decided_together_equal_each_decision() -> None:
-    """All of a record's candidates decided at once get the verdict each would get
-    alone: near and far, similar and different names, the same address under another
-    name, acronyms, rooms, and places without coordinates or names."""
-    import random
-
-    from scenescout_cli.enrich.dedup import _features, _place_verdict, _Places
-
-    rng = random.Random(11)
-    names = [
-        "Madison Square Garden",
-        "MSG",
-        "The Garden",
-        "Bowery Ballroom",
-        "Bowery Ball Room",
-        "Webster Hall - The Studio",
-        "Webster Hall - Grand Ballroom",
-        "Webster Hall",
-        "St Vitus Bar",  # 88.9 against the next: just over VENUE_MATCH
-        "Saint Vitus Bar",
-        "Knitting Fctry",  # 89.7 against the next
-        "Knittin Factory",
-        "Elsewhere Rooftop",
-        "Elsewhere",
-        "Terminal 5",
-        "Irving Plaza",
-        None,
-    ]
-    addresses = [
-        "4 Pennsylvania Plaza",
-        "4 Pennsylvania Plz",
-        "6 Delancey St",
-        "610 W 56th St",
-        None,
-    ]
-    records = []
-    for n in range(400):
-        metres = rng.choice([0, 40, 140, 160, 900, 1_400, 1_600, 20_000, 30_000])
-        bearing = rng.uniform(0, 6.283)
-        lat = MSG[0] + metres * math.cos(bearing) / 111_195
-        lon = MSG[1] + metres * math.sin(bearing) / (111_195 * math.cos(math.radians(MSG[0])))
-        located = rng.random() > 0.1
-        records.append(
-            _features(
-                event(
-                    source_id=f"r{n}",
-                    venue_name=rng.choice(names),
-                    address=rng.choice(addresses),
-                    lat=lat if located else None,
-                    lon=lon if located else None,
-                )
-            )
-        )
-    places = _Places(limit=50)
-    for probe in records[:60]:
-        others = rng.sample(records, 80)
-        assert places.verdicts(probe, others) == [_place_verdict(probe, b) for b in others]
 
 
 def test_index_compares_only_within_blocks() -> None:
