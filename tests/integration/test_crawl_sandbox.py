@@ -348,8 +348,14 @@ def test_metrics_file_and_rejects_after_a_crawl(
     """--metrics-file holds the run's figures; a locked crawl still writes its exit code;
     `rejects` lists what a hostile provider broke; `model train` retrains the classifier."""
     metrics = tmp_path / "textfile" / "scenescout.prom"
+    # Hostile hangs last 120 s: with the default 30 s timeout, whether any page arrives
+    # within the run's 15 s depended on the day's plan. Hung requests fail fast here.
+    config = tmp_path / "hostile.toml"
+    config.write_text("[sources.ticketmaster]\nrequest_timeout = 3\n")
     crawl = run_scenescout(
         [
+            "--config",
+            str(config),
             "crawl",
             "--city",
             "nyc",
@@ -362,9 +368,9 @@ def test_metrics_file_and_rejects_after_a_crawl(
             "--max-duration",
             "15s",
             # a window of its own (never the resume of an earlier test's open plan), and
-            # more than 15 s of hostile fetching: the run ends partial
+            # far more than 15 s of hostile fetching (~7,500 events): the run ends partial
             "--days",
-            "31",
+            "90",
             *ONE_SOURCE,
             "--metrics-file",
             str(metrics),
