@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -104,9 +105,12 @@ class RawRecord:
 
 @attrs.frozen
 class Page:
-    """One fetched page: its records, the cursor of the next page (None at the end)."""
+    """One fetched page: its records, the cursor of the next page (None at the end).
 
-    records: list[dict[str, Any]]
+    ``records`` is a list as the adapter parsed it, or packed (``jsonio.PackedRecords``)
+    when the crawl asked for pages ready to cross to ingestion."""
+
+    records: Sequence[dict[str, Any]]
     next_cursor: Any | None
     total: int | None = None
 

@@ -136,7 +136,7 @@ async def _fetch(
     began = time.perf_counter()
     with trio.move_on_at(deadline) as scope:
         try:
-            return await runtime.client.fetch_page(query, cursor)
+            return await runtime.client.fetch_page(query, cursor, packed=True)
         except _SOURCE_FATAL:
             raise
         except SourceError as exc:

@@ -146,7 +146,8 @@ class PageJob:
     """One page's records for the engine, with what the store knows of them."""
 
     source: str
-    records: list[dict[str, Any]]
+    #: a list, or a page packed by discovery (unpacked once, by the engine)
+    records: Sequence[dict[str, Any]]
     fetched_at: dt.datetime
     #: source id → content hash stored by earlier crawls, for this page's records that
     #: have one (None on a first crawl)
@@ -521,10 +522,11 @@ def _known_of(
     if not known:
         return None
     found = {}
-    for record in page.records:
-        source_id = _safe_id(adapter, record)
-        if source_id is not None:
-            digest = known.get((adapter.name, source_id))
-            if digest is not None:
-                found[source_id] = digest
+    with jsonio.collector_paused():  # a packed page unpacks here, for its ids only
+        for record in page.records:
+            source_id = _safe_id(adapter, record)
+            if source_id is not None:
+                digest = known.get((adapter.name, source_id))
+                if digest is not None:
+                    found[source_id] = digest
     return found or None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -22,12 +23,13 @@ from ..model import Event, Query, Reject, Venue
 
 @attrs.frozen
 class RawPage:
-    """One page of raw provider records, as discovery hands it to ingestion."""
+    """One page of raw provider records, as discovery hands it to ingestion (packed:
+    ``jsonio.PackedRecords``, so the Trio thread never holds a page as objects)."""
 
     source: str
     query: Query
     page_number: int
-    records: list[dict[str, Any]] = attrs.field(repr=False)
+    records: Sequence[dict[str, Any]] = attrs.field(repr=False)
     fetched_at: dt.datetime
     #: the cursor of the page after this one; None when this page ends the query
     next_cursor: Any = None

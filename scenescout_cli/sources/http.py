@@ -107,12 +107,15 @@ class SourceClient:
             json=api_request.json,
         )
 
-    async def fetch_page(self, query: Query, cursor: Any | None) -> Page:
+    async def fetch_page(self, query: Query, cursor: Any | None, *, packed: bool = False) -> Page:
+        """One page of ``query``. ``packed``: its records come as ``jsonio.PackedRecords``,
+        parsed and packed with the garbage collector paused (a crawl's pages: see
+        ``jsonio.collector_paused``)."""
         api_request = self.adapter.request(query, cursor)
         retries = 0
         while True:
             try:
-                return await self._attempt(query, cursor, api_request)
+                return await self._attempt(query, cursor, api_request, packed)
             except _Retryable as exc:
                 retries += 1
                 if retries > self.retry.max_retries:
@@ -123,7 +126,9 @@ class SourceClient:
                     delay = max(delay, exc.retry_after)
                 await trio.sleep(delay)
 
-    async def _attempt(self, query: Query, cursor: Any | None, api_request: ApiRequest) -> Page:
+    async def _attempt(
+        self, query: Query, cursor: Any | None, api_request: ApiRequest, packed: bool
+    ) -> Page:
         name = self.adapter.name
         request = self.build(api_request)
         safe_url = redacted_url(request.url, api_request.secret_params)
@@ -152,8 +157,31 @@ class SourceClient:
         status = response.status_code
         self._sent(status)
         self._observe(response)
+        with jsonio.collector_paused():
+            page = self._parse(query, cursor, response, safe_url, packed)
+        if self.breaker is not None:
+            self.breaker.success()
+        if self.adaptive is not None:
+            self.adaptive.succeeded()
+        return page
+
+    def _parse(
+        self,
+        query: Query,
+        cursor: Any | None,
+        response: httpx.Response,
+        safe_url: str,
+        packed: bool,
+    ) -> Page:
+        """The response's page, or the ``SourceError`` (or ``_Retryable``) it means."""
+        name = self.adapter.name
+        status = response.status_code
+        exact = True
         try:
-            body = jsonio.loads(response.content) if response.content else None
+            if response.content:
+                body, exact = jsonio.loads_exact(response.content)
+            else:
+                body = None
         except (ValueError, UnicodeDecodeError):
             if status < 400:
                 raise self._failed(
@@ -173,10 +201,9 @@ class SourceClient:
             if status in _RETRY_STATUSES:
                 raise self._failed(exc, _retry_after(response)) from None
             raise
-        if self.breaker is not None:
-            self.breaker.success()
-        if self.adaptive is not None:
-            self.adaptive.succeeded()
+        if packed:
+            records = jsonio.PackedRecords.pack(page.records, exact_json=exact)
+            page = attrs.evolve(page, records=records)
         return page
 
     def _observe(self, response: httpx.Response) -> None:

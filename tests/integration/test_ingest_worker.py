@@ -13,6 +13,7 @@ import psutil
 import pytest
 import trio
 
+from scenescout_cli.jsonio import PackedRecords
 from scenescout_cli.pipeline.ingest_worker import IngestWorkerLost, open_engine_process
 from scenescout_cli.pipeline.ingestion import (
     IngestEngine,
@@ -39,12 +40,16 @@ def _records(count: int) -> list[dict[str, Any]]:
     return [*records, records[0]]
 
 
-async def _all(engine: Any, pages: list[list[dict[str, Any]]], *, per_call: int = 1) -> list[Any]:
-    """The items of ``pages`` through ``engine``, ``per_call`` pages per call."""
+async def _all(
+    engine: Any, pages: list[list[dict[str, Any]]], *, per_call: int = 1, packed: bool = False
+) -> list[Any]:
+    """The items of ``pages`` through ``engine``, ``per_call`` pages per call;
+    ``packed``: each page's records as discovery sends them (``PackedRecords``)."""
     items: list[Any] = []
     for first in range(0, len(pages), per_call):
         jobs = [
-            PageJob("ticketmaster", records, NOW) for records in pages[first : first + per_call]
+            PageJob("ticketmaster", PackedRecords.pack(records) if packed else records, NOW)
+            for records in pages[first : first + per_call]
         ]
         finished = await engine.start([engine.pack(job) for job in jobs])
         while isinstance(finished, NeedRows):
@@ -64,12 +69,13 @@ def _essence(item: Any) -> Any:
 
 
 async def test_the_process_engine_gives_the_items_the_local_engine_gives() -> None:
+    """Packed pages in the worker process, lists on the Trio thread: the same items."""
     adapters = {"ticketmaster": TicketmasterSource("test-key")}
     records = _records(60)
     pages = [records[i : i + 20] for i in range(0, len(records), 20)]
     local = await _all(LocalEngine(IngestEngine(adapters, Linker(lazy=True))), pages)
     async with open_engine_process(adapters) as engine:
-        remote = await _all(engine, pages, per_call=2)
+        remote = await _all(engine, pages, per_call=2, packed=True)
     assert [_essence(i) for i in remote] == [_essence(i) for i in local]
     assert sum(isinstance(i, Linked) for i in remote) > 0
     linked = [i for i in remote if isinstance(i, Linked)]

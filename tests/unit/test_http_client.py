@@ -235,6 +235,38 @@ async def test_fetch_page(
     assert server.gaps() == pytest.approx(gaps, abs=1e-9)
 
 
+async def test_packed_page_is_parsed_and_packed_with_the_collector_paused(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``packed=True``: the same records, as one JSON blob, parsed and packed while the
+    garbage collector is off (so a page's objects never reach its older generations);
+    the collector is on again afterwards, also when the page was an error."""
+    import gc
+
+    from scenescout_cli import jsonio
+
+    seen: list[bool] = []
+    parse = FakeAdapter.parse_page
+
+    def spying(self: FakeAdapter, *args: Any) -> Page:
+        seen.append(gc.isenabled())
+        return parse(self, *args)
+
+    server = Server([ok(next_cursor=2), status(401)])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FakeAdapter, "parse_page", spying)
+        async with source_client(server) as client:
+            page = await client.fetch_page(QUERY, None, packed=True)
+            assert gc.isenabled()
+            with pytest.raises(SourceAuthError):
+                await client.fetch_page(QUERY, None, packed=True)
+            assert gc.isenabled()
+    assert seen == [False, False]
+    assert isinstance(page.records, jsonio.PackedRecords)
+    assert list(page.records) == RECORDS
+    assert (page.next_cursor, page.total) == (2, len(RECORDS))
+
+
 async def test_request_is_sent_with_key_and_cursor(autojump_clock: trio.testing.MockClock) -> None:
     """The adapter's request goes to base URL + path, key included, cursor as ``page``."""
     server = Server([ok(next_cursor=4)])

@@ -40,3 +40,50 @@ def test_dumps_writes_dates_uuids_and_other_types_as_text() -> None:
 def test_dumps_falls_back_for_integers_beyond_64_bits() -> None:
     """An oversized provider id is stored exactly, not refused."""
     assert jsonio.dumps({"id": 2**70, "k": 1}, sort_keys=True) == f'{{"id":{2**70},"k":1}}'
+
+
+def test_loads_exact_says_which_parser_read_it() -> None:
+    assert jsonio.loads_exact(b'{"n": 1}') == ({"n": 1}, True)
+    value, exact = jsonio.loads_exact(b'{"n": NaN}')
+    assert value["n"] != value["n"]
+    assert exact is False
+
+
+def test_packed_records_round_trip_as_json() -> None:
+    records = [{"id": "a", "lat": 40.7, "tags": ["x", None]}, {"id": "b", "n": 2**63 - 1}]
+    packed = jsonio.PackedRecords.pack(records)
+    assert not packed.pickled
+    assert len(packed) == 2
+    assert list(packed) == records
+    assert packed[1] == records[1]
+    assert packed[:1] == records[:1]
+    assert packed.unpack() is not packed.unpack()  # parsed afresh: callers may mutate
+
+
+def test_packed_records_keep_what_json_cannot_carry_back() -> None:
+    """A page the fallback parser read (NaN) or an integer beyond 64 bits is pickled,
+    so the engine sees exactly the values the adapter saw."""
+    value, exact = jsonio.loads_exact(b'[{"id": "a", "lat": NaN}]')
+    packed = jsonio.PackedRecords.pack(value, exact_json=exact)
+    assert packed.pickled
+    (record,) = packed
+    assert record["id"] == "a"
+    assert record["lat"] != record["lat"]
+    huge = jsonio.PackedRecords.pack([{"id": 2**70}])
+    assert huge.pickled
+    assert list(huge) == [{"id": 2**70}]
+
+
+def test_collector_paused_restores_the_collector() -> None:
+    import gc
+
+    assert gc.isenabled()
+    with jsonio.collector_paused():
+        assert not gc.isenabled()
+        with jsonio.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner block leaves it as the outer one set it
+    assert gc.isenabled()
+    with pytest.raises(KeyError), jsonio.collector_paused():
+        raise KeyError("boom")
+    assert gc.isenabled()
