@@ -185,11 +185,15 @@ _ROOM_WORDS = _word_set(
     """
 )
 #: Venue words too common to block on alone (a block per word would be a city's worth).
+#: Kinds of venue belong here too: as a block key "comedy" put every comedy venue of a
+#: city in one block (60% of the candidates at 1M events), and far apart, a shared
+#: key is what lets "New York Comedy Club" (core "comedy") match "… Comedy House".
 _COMMON_VENUE_WORDS = _ROOM_WORDS | _word_set(
     """
         street avenue ave park church house pub coffee museum school university college
         hotel restaurant brewery studios public square east west north south old grand
         royal saint art arts community center centre kitchen social place
+        comedy cinema cinemas film films picture pictures opera supper playhouse
         """
 )
 #: Titles made only of these words (and stopwords/numbers) are generic.

@@ -324,6 +324,29 @@ def test_index_compares_only_within_blocks() -> None:
     assert index.comparisons < len(index) // 20  # a block, not the index
 
 
+def test_a_kind_of_venue_is_no_block_of_its_own() -> None:
+    """Comedy clubs, cinemas, opera houses across town share no block: "comedy" alone
+    would put a city's comedy venues in one block, and "New York Comedy Club" (whose
+    core is just "comedy") would match every "… Comedy House" within 25 km."""
+    index = DedupIndex()
+    for n, name in enumerate(["Harbor Light Comedy House", "Gotham Comedy Cellar"]):
+        index.add(
+            n,
+            event(
+                source="eventbrite",
+                source_id=f"comedy-{n}",
+                title=f"{name}: Late Show",
+                venue_name=name,
+                lat=40.800114 + n * 0.01,
+                lon=-73.942286,
+            ),
+        )
+    nycc = event(title="New York Comedy Club: Late Show", venue_name="New York Comedy Club")
+    nycc = attrs.evolve(nycc, lat=40.738701, lon=-73.979912)
+    assert index.match(nycc) is None
+    assert index.comparisons == 0  # not even offered: 7 km apart, no shared key
+
+
 # --------------------------------------------------------------------------- merge
 
 
