@@ -38,6 +38,11 @@ bench-store events="20000": setup
 bench-dedup: setup
     {{py}} bench/dedup_scale.py
 
+# ingestion's engine alone on a recorded sandbox crawl: µs and comparisons per record
+# (`just bench-engine record pages.pkl --events 100000`, then `just bench-engine replay pages.pkl`)
+bench-engine *args: setup
+    {{py}} bench/engine_replay.py {{args}}
+
 # classification events per second in the worker pool's job function
 bench-classify: setup
     {{py}} bench/classify_speed.py
