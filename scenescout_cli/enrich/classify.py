@@ -52,6 +52,8 @@ __all__ = [
     "classify_texts",
     "default_model_path",
     "load_labelled",
+    "load_model",
+    "preload_model",
     "resolve_category",
     "text_of",
     "train_from_events",
@@ -560,11 +562,23 @@ def classify_texts(texts: list[str], model_path: str | None) -> list[tuple[str, 
     per process — prefer a path, so workers load instead of train). Errors as
     :meth:`TextClassifier.load`.
     """
+    return load_model(model_path).predict_with_confidence(texts)
+
+
+def preload_model(model_path: str | None) -> None:
+    """Load the model ``classify_texts`` would use into this process: the worker-pool
+    job a crawl warms its workers with, so the first batch does not wait for it.
+    Errors as :meth:`TextClassifier.load`."""
+    load_model(model_path)
+
+
+def load_model(model_path: str | None) -> TextClassifier:
+    """The model ``classify_texts`` uses, loaded into this process if it was not."""
     if model_path is None:
         model = _MODELS.get(None)
         if model is None:
             model = _MODELS[None] = TextClassifier.default()
-        return model.predict_with_confidence(texts)
+        return model
     key = (model_path, os.stat(model_path).st_mtime_ns)
     model = _MODELS.get(key)
     if model is None:
@@ -572,7 +586,7 @@ def classify_texts(texts: list[str], model_path: str | None) -> list[tuple[str, 
         for stale in [k for k in _MODELS if k is not None and k[0] == model_path]:
             del _MODELS[stale]
         _MODELS[key] = model
-    return model.predict_with_confidence(texts)
+    return model
 
 
 def resolve_category(

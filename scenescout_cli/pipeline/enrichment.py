@@ -1,22 +1,25 @@
 """Opening what processing needs for one crawl: the worker pool, the classifier model,
 the geocoder (with its database cache), the known venues and the image settings.
 
-``open_enricher`` is an async context manager: the pool's worker processes and the
-geocoder's HTTP client live exactly as long as the block.
+``open_workers`` opens the pool first thing in a crawl (a worker warms up with the
+model meanwhile); ``open_enricher`` adds the rest once the store is open. Both are
+async context managers: the pool's worker processes live exactly as long as the block.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import httpx
 import platformdirs
 import trio
 
 from ..config import APP_NAME, Settings
-from ..enrich.classify import default_model_path
+from ..enrich.classify import default_model_path, preload_model
 from ..enrich.geocode import (
     MISSING,
     GeocodeResult,
@@ -26,7 +29,7 @@ from ..enrich.geocode import (
 )
 from ..errors import ConfigError
 from ..store import Store
-from ..workers import open_worker_pool
+from ..workers import JobFailed, WorkerPool, open_worker_pool
 from .processing import Enricher, ImageSettings, venue_key
 from .stats import RunStats
 
@@ -52,19 +55,26 @@ def model_dir(settings: Settings) -> Any:
     return platformdirs.user_cache_path(APP_NAME) / "models"
 
 
-@asynccontextmanager
-async def open_enricher(
-    settings: Settings,
-    store: Store,
-    http: httpx.AsyncClient,
-    city: str,
-    stats: RunStats,
-    *,
-    images: bool,
-) -> AsyncIterator[Enricher]:
-    """Everything processing uses, for the block's lifetime.
+@attrs.frozen
+class Workers:
+    """The crawl's worker pool and the classifier model its jobs load."""
 
-    Errors: ConfigError for a geocoder that cannot be configured.
+    pool: WorkerPool
+    model_path: str
+    #: set once a worker holds the model (or failed to load it): classify after it
+    classifier_ready: trio.Event
+
+
+@asynccontextmanager
+async def open_workers(settings: Settings) -> AsyncIterator[Workers]:
+    """The worker pool, for the block's lifetime, with one worker started and the
+    classifier loaded into it in the background (~1 s of imports and unpickling) while
+    the database starts and discovery begins. Started on first use instead, it held up
+    the whole pipeline at the start of a crawl: the first batch to classify waited for
+    it while ingestion and discovery waited on processing. One worker: processing
+    classifies a batch at a time; the others start when images need them.
+
+    Errors: whatever training the default model raises (first use on a machine).
     """
     trained = settings.data_dir / "models" / "classifier.joblib"
     if trained.exists():
@@ -72,6 +82,41 @@ async def open_enricher(
     else:
         # trains once per machine on first use (seconds): keep it off the Trio thread
         model_path = str(await trio.to_thread.run_sync(default_model_path, model_dir(settings)))
+    async with open_worker_pool(job_timeout=120.0) as pool, trio.open_nursery() as warming:
+        ready = trio.Event()
+        warming.start_soon(_warm_up, pool, model_path, ready, name="workers:warm-up")
+        try:
+            yield Workers(pool, model_path, ready)
+        finally:
+            warming.cancel_scope.cancel()  # a crawl shorter than the warm-up
+
+
+async def _warm_up(pool: WorkerPool, model_path: str, ready: trio.Event) -> None:
+    """Load the classifier into a worker; ``ready`` is set however that ends. A failure
+    is left to the classifier's own jobs, which count and report it."""
+    try:
+        with contextlib.suppress(JobFailed):
+            await pool.run(preload_model, model_path)
+    finally:
+        ready.set()
+
+
+@asynccontextmanager
+async def open_enricher(
+    settings: Settings,
+    store: Store,
+    http: httpx.AsyncClient,
+    city: str,
+    stats: RunStats,
+    workers: Workers,
+    *,
+    images: bool,
+) -> AsyncIterator[Enricher]:
+    """Everything processing uses, for the block's lifetime (``workers`` outlives it).
+
+    Errors: ConfigError for a geocoder that cannot be configured.
+    """
+    pool = workers.pool
     try:
         adapter = make_geocoder(settings.geocoder, api_key=settings.keys.google)
     except ConfigError as exc:
@@ -86,21 +131,21 @@ async def open_enricher(
             "SELECT name, lat, lon FROM venues WHERE city = %s AND lat IS NOT NULL", (city,)
         )
     }
-    async with open_worker_pool(job_timeout=120.0) as pool:
-        stats.pool = pool
-        image_settings = None
-        if images:
-            image_settings = ImageSettings(
-                http=http,
-                media_dir=settings.media_dir,
-                allow_private=settings.allow_private_network,
-                known=await store.processed_images(),
-                workers=max(2, int(pool.limiter.total_tokens) * 2),
-            )
-        yield Enricher(
-            pool=pool,
-            model_path=model_path,
-            geocoder=geocoder,
-            venues=venues,
-            images=image_settings,
+    stats.pool = pool
+    image_settings = None
+    if images:
+        image_settings = ImageSettings(
+            http=http,
+            media_dir=settings.media_dir,
+            allow_private=settings.allow_private_network,
+            known=await store.processed_images(),
+            workers=max(2, int(pool.limiter.total_tokens) * 2),
         )
+    yield Enricher(
+        pool=pool,
+        model_path=workers.model_path,
+        geocoder=geocoder,
+        venues=venues,
+        images=image_settings,
+        classifier_ready=workers.classifier_ready,
+    )

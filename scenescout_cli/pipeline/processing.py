@@ -55,6 +55,9 @@ class Enricher:
     venues: dict[str, tuple[float, float]] = attrs.field(factory=dict)
     images: ImageSettings | None = None
     stats: EnrichStats = attrs.field(factory=lambda: EnrichStats())
+    #: set when a worker has the classifier loaded: the first batch waits for it
+    #: rather than start a second, cold worker
+    classifier_ready: trio.Event | None = None
 
 
 @attrs.define
@@ -149,6 +152,8 @@ async def _enrich(batch: list[Item], enricher: Enricher, stage: Any) -> list[Ite
     predictions: dict[int, tuple[str, float]] = {}
     if unknown and enricher.pool is not None:
         texts = [text_of(placed[id(item)]) for item in unknown]
+        if enricher.classifier_ready is not None:
+            await enricher.classifier_ready.wait()
         try:
             results = await enricher.pool.run(classify_texts, texts, enricher.model_path)
         except JobFailed:

@@ -39,7 +39,7 @@ from ..sources.registry import configured_sources
 from ..store import Store, open_store
 from . import capacities
 from .discovery import SourceRuntime, discover
-from .enrichment import open_enricher
+from .enrichment import open_enricher, open_workers
 from .governance import build_runtimes, keep_ledger
 from .ingest_worker import open_ingest_engine
 from .ingestion import EngineHandle, ingest
@@ -130,7 +130,7 @@ async def crawl(
                 "no source is configured: set a provider key such as TICKETMASTER_API_KEY "
                 "(see README), or try --sandbox"
             )
-        async with open_store(settings) as store:
+        async with open_workers(settings) as workers, open_store(settings) as store:
             if not await store.try_lock_city(options.city.slug):
                 raise LockHeld(
                     f"another crawl of {options.city.slug} is running (its lock is held)"
@@ -172,7 +172,13 @@ async def crawl(
                     async with (
                         open_ingest_engine(adapters, fresh=first_crawl) as engine,
                         open_enricher(
-                            settings, store, http, options.city.slug, stats, images=options.images
+                            settings,
+                            store,
+                            http,
+                            options.city.slug,
+                            stats,
+                            workers,
+                            images=options.images,
                         ) as enricher,
                         trio.open_nursery() as ledger,
                     ):
