@@ -59,12 +59,14 @@ import unicodedata
 import zoneinfo
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 from rapidfuzz import fuzz, process
 
 from ..model import SOURCES, STATUSES, Event
+
+T = TypeVar("T")
 
 __all__ = [
     "FAR_M",
@@ -363,7 +365,17 @@ def _markers(folded: str) -> tuple[frozenset[str], frozenset[tuple[str, str]], f
         clocks.add(h * 60 + int(minute or 0))
     for hour, minute in _CLOCK_24.findall(_CLOCK_12.sub(" ", folded)):
         clocks.add(int(hour) * 60 + int(minute))
-    return shows, frozenset(parts), frozenset(clocks)
+    return _frozen(shows), _frozen(parts), _frozen(clocks)
+
+
+#: One empty frozenset for every record without markers: each new one costs 200 bytes,
+#: three a record, and a large city's index holds ~15,000 records.
+_EMPTY: frozenset[Any] = frozenset()
+
+
+def _frozen(items: Iterable[T]) -> frozenset[T]:
+    found = frozenset(items)
+    return found if found else _EMPTY
 
 
 def _kind(kind: str) -> str:
@@ -412,7 +424,8 @@ def _features(event: Event) -> _Features:
     start = event.starts_at
     date_only = is_date_only(event, zone)
     venue = normalise_venue(event.venue_name) if event.venue_name else ""
-    venue_words = frozenset(venue.split())
+    venue_words = _venue_words(venue)
+    acronyms = _acronyms(event.venue_name or "")
     own_title = " ".join(w for w in title.split() if w not in venue_words)
     lat, lon = event.lat, event.lon
     if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
@@ -434,13 +447,19 @@ def _features(event: Event) -> _Features:
         venue=venue,
         venue_words=venue_words,
         venue_core=_venue_core(venue, venue_words),
-        acronyms=_acronyms(event.venue_name or ""),
-        venue_keys=_venue_keys(venue, _acronyms(event.venue_name or "")),
+        acronyms=acronyms,
+        venue_keys=_venue_keys(venue, acronyms),
         lat=lat,
         lon=lon,
         address=address,
         place=(event.venue_name or "", lat, lon, address),
     )
+
+
+@functools.lru_cache(maxsize=65_536)
+def _venue_words(venue: str) -> frozenset[str]:
+    """The words of a normalised venue name: one set shared by all the venue's records."""
+    return _frozen(venue.split())
 
 
 def _venue_core(venue: str, words: frozenset[str]) -> str:
@@ -767,8 +786,9 @@ class DedupIndex:
     def __init__(self) -> None:
         self.comparisons = 0
         self._records: dict[tuple[str, str], tuple[Hashable, _Features, list[Hashable]]] = {}
-        #: block → identity → (canonical key, features)
-        self._blocks: dict[Hashable, dict[tuple[str, str], tuple[Hashable, _Features]]] = {}
+        #: block → the identities filed under it: a list, not a dict (most blocks hold
+        #: one record, and a dict per block was a fifth of the index's memory)
+        self._blocks: dict[Hashable, list[tuple[str, str]]] = {}
         self._order: dict[Hashable, int] = {}
         self._members: dict[Hashable, set[tuple[str, str]]] = {}
         # match() then add() of the same record is the common path: compute once.
@@ -785,9 +805,12 @@ class DedupIndex:
         self._remove(identity)
         features = self._features(event)
         blocks = list(_blocks(features, search=False))
-        entry = (key, features)
         for block in blocks:
-            self._blocks.setdefault(block, {})[identity] = entry
+            members = self._blocks.get(block)
+            if members is None:
+                self._blocks[block] = [identity]
+            else:
+                members.append(identity)
         self._records[identity] = (key, features, blocks)
         self._members.setdefault(key, set()).add(identity)
         self._order.setdefault(key, len(self._order))
@@ -813,15 +836,17 @@ class DedupIndex:
         titled: list[tuple[tuple[str, str], Hashable, _Features]] = []
         candidates: list[tuple[tuple[str, str], Hashable, _Features]] = []
         blocks = self._blocks
+        records = self._records
         places = self._places
         compared = 0
         for block in _blocks(features, search=True):
             members = blocks.get(block)
             if not members:
                 continue
-            for identity, (key, other) in members.items():
+            for identity in members:
                 if identity in scores:
                     continue
+                key, other, _ = records[identity]
                 compared += 1
                 scores[identity] = None
                 if quick and not other.date_only and abs(other.ts - ts) > _TOLERANCE_S:
@@ -855,7 +880,6 @@ class DedupIndex:
             )
             candidates += [titled[index] for _, _, index in agreeing]
         best: dict[Hashable, float] = {}
-        records = self._records
         for identity, key, other in candidates:
             score = scores[identity] = _score(features, other, places)
             if score is not None and score > best.get(key, -1.0):
@@ -914,7 +938,7 @@ class DedupIndex:
         for block in old[2]:
             members = self._blocks.get(block)
             if members is not None:
-                members.pop(identity, None)
+                members.remove(identity)
                 if not members:
                     del self._blocks[block]
 

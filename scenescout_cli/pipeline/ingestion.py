@@ -44,10 +44,13 @@ NORMALISATION_VERSION = "1"
 ENGINE_AHEAD = 1
 #: Pages handed to the engine in one call at most (those packed and waiting).
 ENGINE_BATCH = 2
-#: Provider records remembered as "seen in this run". Repeats come from the
-#: overlapping parts of one split query, fetched one after another, so they are
-#: never far apart; the bound keeps a city of millions of events flat in memory.
-SEEN_LIMIT = 50_000
+#: Provider records remembered as "seen in this run" (at least half of them). Repeats
+#: come from the overlapping parts of one split query, fetched one after another, so
+#: they are never far apart: in a 1M-event sandbox crawl (the first 400k records) the
+#: farthest repeat came 5,884 records after its first copy, 99.9% within 5,630. The
+#: bound keeps a city of millions of events flat in memory; a repeat it has forgotten
+#: costs only work (normalised and stored again, which changes nothing).
+SEEN_LIMIT = 20_000
 
 
 class RecentKeys:

@@ -260,6 +260,34 @@ def test_re_adding_a_record_replaces_its_entry() -> None:
     assert index.match(other(starts_at=local(2026, 8, 1, 20, 0))) == "e1"
 
 
+def test_removing_records_leaves_their_block_partners_and_no_empty_blocks() -> None:
+    """Two records share their blocks; removing one keeps the other findable, removing
+    both (and re-adding one elsewhere) leaves no block behind: the index of a large
+    city stays the size of what it holds."""
+    index = DedupIndex()
+    index.add("e1", event(source="meetup", source_id="m1"))
+    index.add("e2", event(source="yelp", source_id="y1", title="Harbor Lights (Late Show)"))
+    index.remove(("meetup", "m1"))
+    assert index.match(other(title="Harbor Lights (Late Show)")) == "e2"
+    index.add("e2", event(source="yelp", source_id="y1", starts_at=local(2026, 8, 1, 20, 0)))
+    index.remove(("yelp", "y1"))
+    assert len(index) == 0
+    assert index._blocks == {}
+    assert index.match(other()) is None
+
+
+def test_features_share_what_records_have_in_common() -> None:
+    """A resident record's features reuse one empty set for absent markers and one
+    word set per venue (memory: a large city's index holds ~15,000 records)."""
+    from scenescout_cli.enrich.dedup import _features
+
+    a = _features(event(title="Harbor Lights"))
+    b = _features(other(title="Blue Room Sessions"))
+    assert a.shows is b.shows is a.parts is b.clocks
+    assert a.venue_words is b.venue_words == frozenset({"madison", "square", "garden"})
+    assert _features(event(title="Harbor Lights (Late Show)")).shows == {"late"}
+
+
 def test_ties_go_to_the_smallest_key() -> None:
     """Two keys matching equally well: the smallest key wins, whatever the insert order."""
     for order in (("b", "a"), ("a", "b")):
