@@ -752,6 +752,7 @@ def _near_cells() -> tuple[tuple[int, int], ...]:
 _NEAR_CELLS = _near_cells()
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DAY = dt.timedelta(days=1)
+_TICK = dt.timedelta(microseconds=1)
 
 
 class DedupIndex:
@@ -978,8 +979,9 @@ def _buckets(f: _Features, *, search: bool) -> Iterable[Hashable]:
     if f.start is None:
         yield "tba"
         return
-    first = _bucket(f.start)
-    last = _bucket(f.start + _DAY - dt.timedelta(seconds=1)) if f.date_only else first
+    first = last = _bucket(f.start)
+    if f.date_only:
+        first, last = _day_buckets(f)
     if search and f.date_only:
         first, last = first - 1, last + 1
     elif search:
@@ -994,6 +996,27 @@ def _buckets(f: _Features, *, search: bool) -> Iterable[Hashable]:
 
 def _bucket(instant: dt.datetime) -> int:
     return (instant - _EPOCH) // _BUCKET
+
+
+def _day_buckets(f: _Features) -> tuple[int, int]:
+    """The first and last buckets of a date-only record's day: its local day in its own
+    zone (23 to 25 hours: a timed record on that date is the same date to
+    ``_same_local_date``), else the 24 hours from its start."""
+    assert f.start is not None
+    if f.zone is None:
+        return _bucket(f.start), _bucket(f.start + _DAY - dt.timedelta(seconds=1))
+    begin, end = _local_day(f.start.astimezone(f.zone).date(), f.zone)
+    return _bucket(begin), _bucket(end - _TICK)
+
+
+@functools.lru_cache(maxsize=4_096)
+def _local_day(date: dt.date, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """[begin, end) of ``date`` in ``zone`` as UTC instants; a midnight in a DST gap or
+    fold is read early for the beginning and late for the end (the wider day)."""
+    following = date + _DAY
+    begin = min(dt.datetime.combine(date, dt.time(0, fold=fold), zone) for fold in (0, 1))
+    end = max(dt.datetime.combine(following, dt.time(0, fold=fold), zone) for fold in (0, 1))
+    return begin.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
 # --------------------------------------------------------------------------- merge

@@ -288,6 +288,20 @@ def test_features_share_what_records_have_in_common() -> None:
     assert _features(event(title="Harbor Lights (Late Show)")).shows == {"late"}
 
 
+def test_a_date_only_listing_reaches_every_hour_of_a_long_local_day() -> None:
+    """On the day clocks fall back, New York's 1 November lasts 25 hours: a show at
+    23:30 that night is on the date-only listing's date, and the index finds the pair
+    whichever record came first (the listing was filed under 24 hours from midnight)."""
+    listing = event(starts_at=local(2026, 11, 1), all_day=True)
+    late = other(starts_at=local(2026, 11, 1, 23, 30))
+    assert late.starts_at - listing.starts_at == dt.timedelta(hours=24, minutes=30)
+    assert same_event(listing, late)
+    for first, second in ((listing, late), (late, listing)):
+        index = DedupIndex()
+        index.add("first", first)
+        assert index.match(second) == "first"
+
+
 def test_ties_go_to_the_smallest_key() -> None:
     """Two keys matching equally well: the smallest key wins, whatever the insert order."""
     for order in (("b", "a"), ("a", "b")):
