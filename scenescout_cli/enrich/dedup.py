@@ -79,6 +79,7 @@ __all__ = [
     "VENUE_MATCH",
     "DedupIndex",
     "is_date_only",
+    "local_day",
     "merge",
     "normalise_title",
     "normalise_venue",
@@ -1005,12 +1006,12 @@ def _day_buckets(f: _Features) -> tuple[int, int]:
     assert f.start is not None
     if f.zone is None:
         return _bucket(f.start), _bucket(f.start + _DAY - dt.timedelta(seconds=1))
-    begin, end = _local_day(f.start.astimezone(f.zone).date(), f.zone)
+    begin, end = local_day(f.start.astimezone(f.zone).date(), f.zone)
     return _bucket(begin), _bucket(end - _TICK)
 
 
 @functools.lru_cache(maxsize=4_096)
-def _local_day(date: dt.date, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+def local_day(date: dt.date, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
     """[begin, end) of ``date`` in ``zone`` as UTC instants; a midnight in a DST gap or
     fold is read early for the beginning and late for the end (the wider day)."""
     following = date + _DAY

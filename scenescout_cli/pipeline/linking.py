@@ -76,16 +76,21 @@ for a caller that answers ``wanted`` itself (pipeline/ingestion.py).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import uuid
-import zoneinfo
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Protocol
 
 import attrs
 
 # is_date_only is the matcher's own reading of "date-only": partitions must agree with it.
-from ..enrich.dedup import TIME_TOLERANCE, DedupIndex, is_date_only, merge, zone_named
+from ..enrich.dedup import (
+    TIME_TOLERANCE,
+    DedupIndex,
+    is_date_only,
+    local_day,
+    merge,
+    zone_named,
+)
 from ..model import Event, event_id_for
 
 #: Records held before settled partitions are dropped (each costs a few kB with its
@@ -175,16 +180,6 @@ def _home(start: dt.datetime | None, records: Iterable[Event]) -> Partition:
     return ("d", _day(start))
 
 
-@functools.lru_cache(maxsize=4_096)
-def _local_day(date: dt.date, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
-    """[first, end) UTC instants of ``date`` in ``zone``; a midnight in a DST gap or fold
-    is taken at its earlier reading for the first and its later one for the end."""
-    following = date + _DAY
-    first = min(dt.datetime.combine(date, dt.time(0, fold=f), zone) for f in (0, 1))
-    end = max(dt.datetime.combine(following, dt.time(0, fold=f), zone) for f in (0, 1))
-    return first.astimezone(dt.UTC), end.astimezone(dt.UTC)
-
-
 def _reach(record: Event) -> list[Partition]:
     """The partitions holding every canonical event ``record`` may join (module doc)."""
     start = record.starts_at
@@ -197,7 +192,7 @@ def _reach(record: Event) -> list[Partition]:
         days = range(day - 1, day + 2)
     elif zone is not None:
         local = start.astimezone(zone).date()
-        first, end = _local_day(local, zone)
+        first, end = local_day(local, zone)
         hours = range(hour_of(first), hour_of(end - _TICK) + 1)
         day = (local - _EPOCH_DATE).days
         days = range(day - 1, day + 2)
