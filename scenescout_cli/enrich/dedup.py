@@ -518,18 +518,24 @@ def same_event(a: Event, b: Event) -> bool:
     return _score(_features(a), _features(b)) is not None
 
 
-def _score(a: _Features, b: _Features, places: _Places | None = None) -> float | None:
+#: ``_score``'s "place not decided yet": it asks ``_place_verdict``
+_ASK: Any = object()
+
+
+def _score(a: _Features, b: _Features, place: Any = _ASK) -> float | None:
     """A match score (higher is better), or None when the records are different events.
 
-    Every test can only say no, so their order is cost's: time, then place (one
-    verdict per pair of places, kept in ``places`` when given), then titles.
+    Every test can only say no, so their order is cost's: time, then place, then
+    titles. ``place`` is the pair's ``_place_verdict`` when the caller knows it (the
+    index remembers one per pair of places).
     """
     if a.source == b.source and a.source_id == b.source_id:
         return 1000.0
     time_score = _time_score(a, b)
     if time_score is None:
         return None
-    place = places.verdict(a, b) if places is not None else _place_verdict(a, b)
+    if place is _ASK:
+        place = _place_verdict(a, b)
     if place is None:
         return None
     ta, tb = _titles_without_venue(a, b)
@@ -614,23 +620,55 @@ def _place_verdict(a: _Features, b: _Features) -> tuple[bool, float] | None:
 
 
 class _Places:
-    """``_place_verdict`` remembered per (place, place) pair: a city's events share a
-    few thousand places, and most candidates a block offers are at another venue
-    nearby. Holds at most ``limit`` pairs (forgets them all when full)."""
+    """``_place_verdict`` remembered per pair of places: a city's events share a few
+    thousand places, and most candidates a block offers are at another venue nearby.
+
+    Each distinct ``_Features.place`` gets an integer id (``id_of``), so a remembered
+    verdict is two lookups by small integers rather than the hash of two tuples. Ids
+    are never reused: when more than ``limit`` places have ids the registry starts
+    afresh (a place seen again gets a new id), and when more than ``limit`` verdicts
+    are held they are all forgotten — a bounded memo, correct whatever it forgets.
+    """
 
     def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
-        self._verdicts: dict[tuple[Any, Any], tuple[bool, float] | None] = {}
+        self._ids: dict[tuple[str, float | None, float | None, str], int] = {}
+        self._next_id = 0
+        #: place id → {other place id → verdict}
+        self._rows: dict[int, dict[int, tuple[bool, float] | None]] = {}
+        self._held = 0
 
-    def verdict(self, a: _Features, b: _Features) -> tuple[bool, float] | None:
-        pair = (a.place, b.place)
-        try:
-            return self._verdicts[pair]
-        except KeyError:
-            pass
-        if len(self._verdicts) >= self.limit:
-            self._verdicts.clear()
-        found = self._verdicts[pair] = _place_verdict(a, b)
+    def id_of(self, place: tuple[str, float | None, float | None, str]) -> int:
+        """The id of ``place`` (a ``_Features.place``)."""
+        found = self._ids.get(place)
+        if found is None:
+            if len(self._ids) >= self.limit:
+                self._ids.clear()
+            found = self._ids[place] = self._next_id
+            self._next_id += 1
+        return found
+
+    def row(self, place_id: int) -> dict[int, tuple[bool, float] | None]:
+        """The verdicts remembered for the place ``place_id`` against others (at most
+        ``limit`` in all, and those one match adds, when a match begins)."""
+        if self._held >= self.limit:
+            self._rows = {}
+            self._held = 0
+        found = self._rows.get(place_id)
+        if found is None:
+            found = self._rows[place_id] = {}
+        return found
+
+    def decide(
+        self,
+        row: dict[int, tuple[bool, float] | None],
+        a: _Features,
+        b: _Features,
+        b_id: int,
+    ) -> tuple[bool, float] | None:
+        """``_place_verdict(a, b)``, remembered in ``row`` (``a``'s) under ``b_id``."""
+        found = row[b_id] = _place_verdict(a, b)
+        self._held += 1
         return found
 
 
@@ -787,12 +825,12 @@ class DedupIndex:
 
     def __init__(self) -> None:
         self.comparisons = 0
-        self._records: dict[tuple[str, str], tuple[Hashable, _Features, list[Hashable]]] = {}
-        #: block → the identities filed under it: a list, not a dict (most blocks hold
-        #: one record, and a dict per block was a fifth of the index's memory)
-        self._blocks: dict[Hashable, list[tuple[str, str]]] = {}
+        self._records: dict[tuple[str, str], _Entry] = {}
+        #: block → the records filed under it: a list, not a dict (most blocks hold one
+        #: record, and a dict per block was a fifth of the index's memory)
+        self._blocks: dict[Hashable, list[_Entry]] = {}
         self._order: dict[Hashable, int] = {}
-        self._members: dict[Hashable, set[tuple[str, str]]] = {}
+        self._members: dict[Hashable, set[_Entry]] = {}
         # match() then add() of the same record is the common path: compute once.
         self._last: tuple[Event, _Features] | None = None
         self._places = _Places()
@@ -807,21 +845,22 @@ class DedupIndex:
         self._remove(identity)
         features = self._features(event)
         blocks = list(_blocks(features, search=False))
+        entry = _Entry(key, features, self._places.id_of(features.place), blocks)
         for block in blocks:
             members = self._blocks.get(block)
             if members is None:
-                self._blocks[block] = [identity]
+                self._blocks[block] = [entry]
             else:
-                members.append(identity)
-        self._records[identity] = (key, features, blocks)
-        self._members.setdefault(key, set()).add(identity)
+                members.append(entry)
+        self._records[identity] = entry
+        self._members.setdefault(key, set()).add(entry)
         self._order.setdefault(key, len(self._order))
 
     def match(self, event: Event) -> Hashable | None:
         """The key of the canonical event ``event`` belongs to, or None."""
         known = self._records.get((event.source, event.source_id))
         if known is not None:
-            return known[0]
+            return known.key
         features = self._features(event)
         # Most candidates of a block fail on time, place or title. Timed pairs more
         # than TIME_TOLERANCE apart are vetoed here, then pairs of places that do not
@@ -833,28 +872,36 @@ class DedupIndex:
         ts = features.ts
         own_title = features.own_title
         venue_words, title_words = features.venue_words, features.title_words
-        scores: dict[tuple[str, str], float | None] = {}
+        #: every record looked at → its score (None: not the same event); a record
+        #: whose place agrees and that is not scored yet is waiting in ``places_of``
+        scores: dict[_Entry, float | None] = {}
+        places_of: dict[_Entry, tuple[bool, float]] = {}
         titles: list[str] = []
-        titled: list[tuple[tuple[str, str], Hashable, _Features]] = []
-        candidates: list[tuple[tuple[str, str], Hashable, _Features]] = []
+        titled: list[_Entry] = []
+        candidates: list[_Entry] = []
         blocks = self._blocks
-        records = self._records
         places = self._places
+        verdicts = places.row(places.id_of(features.place))
+        missing = _ASK
         compared = 0
         for block in _blocks(features, search=True):
             members = blocks.get(block)
             if not members:
                 continue
-            for identity in members:
-                if identity in scores:
+            for entry in members:
+                if entry in scores:
                     continue
-                key, other, _ = records[identity]
+                other = entry.features
                 compared += 1
-                scores[identity] = None
+                scores[entry] = None
                 if quick and not other.date_only and abs(other.ts - ts) > _TOLERANCE_S:
                     continue
-                if places.verdict(features, other) is None:
+                place = verdicts.get(entry.place_id, missing)
+                if place is missing:
+                    place = places.decide(verdicts, features, other, entry.place_id)
+                if place is None:
                     continue
+                places_of[entry] = place
                 if (
                     own_title
                     and other.own_title
@@ -867,9 +914,9 @@ class DedupIndex:
                     )
                 ):
                     titles.append(other.own_title)
-                    titled.append((identity, key, other))
+                    titled.append(entry)
                 else:
-                    candidates.append((identity, key, other))
+                    candidates.append(entry)
         self.comparisons += compared
         if titles:
             agreeing = process.extract(
@@ -882,21 +929,24 @@ class DedupIndex:
             )
             candidates += [titled[index] for _, _, index in agreeing]
         best: dict[Hashable, float] = {}
-        for identity, key, other in candidates:
-            score = scores[identity] = _score(features, other, places)
-            if score is not None and score > best.get(key, -1.0):
-                best[key] = score
+        for entry in candidates:
+            score = scores[entry] = _score(features, entry.features, places_of[entry])
+            if score is not None and score > best.get(entry.key, -1.0):
+                best[entry.key] = score
         # Complete linkage: a record joins a canonical event only if it is the same
         # event as every record already in it, so that which records end up together
         # depends far less on the order they arrive in (A~C and B~C but not A~B must
         # not become one event because C came first).
         for key in list(best):
-            for identity in self._members.get(key, ()):
-                if identity in scores:
-                    score = scores[identity]
+            for entry in self._members.get(key, ()):
+                if entry in scores:
+                    score = scores[entry]
                 else:
                     self.comparisons += 1
-                    score = _score(features, records[identity][1], places)
+                    place = verdicts.get(entry.place_id, missing)
+                    if place is missing:
+                        place = places.decide(verdicts, features, entry.features, entry.place_id)
+                    score = _score(features, entry.features, place)
                 if score is None:
                     del best[key]
                     break
@@ -928,21 +978,39 @@ class DedupIndex:
         records is forgotten too. Nothing happens for an unknown identity."""
         old = self._records.get(identity)
         self._remove(identity)
-        if old is not None and not self._members.get(old[0]):
-            self._members.pop(old[0], None)
-            self._order.pop(old[0], None)
+        if old is not None and not self._members.get(old.key):
+            self._members.pop(old.key, None)
+            self._order.pop(old.key, None)
 
     def _remove(self, identity: tuple[str, str]) -> None:
         old = self._records.pop(identity, None)
         if old is None:
             return
-        self._members.get(old[0], set()).discard(identity)
-        for block in old[2]:
+        self._members.get(old.key, set()).discard(old)
+        for block in old.blocks:
             members = self._blocks.get(block)
             if members is not None:
-                members.remove(identity)
+                members.remove(old)
                 if not members:
                     del self._blocks[block]
+
+
+class _Entry:
+    """One record in the index: its canonical key, features, place id and blocks.
+
+    Compared and hashed by identity (a block's list and the scores of one match hold
+    entries themselves, not their (source, source_id), which would be hashed anew at
+    every look)."""
+
+    __slots__ = ("blocks", "features", "key", "place_id")
+
+    def __init__(
+        self, key: Hashable, features: _Features, place_id: int, blocks: list[Hashable]
+    ) -> None:
+        self.key = key
+        self.features = features
+        self.place_id = place_id
+        self.blocks = blocks
 
 
 def _blocks(f: _Features, *, search: bool) -> Iterable[Hashable]:

@@ -331,18 +331,31 @@ def test_index_agrees_with_same_event_on_the_labelled_pairs() -> None:
 
 def test_place_verdicts_are_remembered_per_pair_of_places() -> None:
     """The index's remembered place verdicts equal the decision itself, for every
-    labelled pair and for records that share a place but not a title or a time."""
+    labelled pair and for records that share a place but not a title or a time; an id
+    always names one place, and the memo stays bounded while it forgets."""
     from scenescout_cli.enrich.dedup import _features, _place_verdict, _Places
 
     places = _Places(limit=7)  # forgets often: every pair is decided afresh some time
+    named: dict[int, object] = {}
+    remembered = 0
     pairs = eval_module().load_pairs()
     for pair in [*pairs, *pairs]:
         a, b = _features(pair.a), _features(pair.b)
-        assert places.verdict(a, b) == _place_verdict(a, b), pair.note
         moved = _features(attrs.evolve(pair.b, title="Something Else", starts_at=None))
         assert moved.place == b.place
-        assert places.verdict(a, moved) == _place_verdict(a, moved), pair.note
-        assert len(places._verdicts) <= 7
+        row = places.row(places.id_of(a.place))
+        for other in (b, moved):
+            other_id = places.id_of(other.place)
+            assert named.setdefault(other_id, other.place) == other.place  # never reused
+            verdict = row.get(other_id, "unknown")
+            if verdict == "unknown":
+                verdict = places.decide(row, a, other, other_id)
+            else:
+                remembered += 1
+            assert verdict == _place_verdict(a, other), pair.note
+        assert len(places._ids) <= 7
+        assert places._held <= 7 + 2  # the limit, and what one match adds
+    assert remembered >= len(pairs)  # the place of ``moved`` is ``b``'s: remembered
 
 
 def test_index_compares_only_within_blocks() -> None:
