@@ -614,8 +614,17 @@ def _place_verdict(a: _Features, b: _Features) -> tuple[bool, float] | None:
     """(strong, score) when the records agree on the place, else None. Reads only
     ``place``'s parts (and what is derived from them)."""
     distance = _distance(a, b)
-    if distance is not None and distance > NEAR_M and not (a.venue_keys & b.venue_keys):
-        return None  # far apart: only near-identical names, which share a block key
+    if distance is not None and distance > NEAR_M:
+        # Far apart: only near-identical names agree (what _place would conclude, asked
+        # here first because most pairs an index offers are far apart), and those share
+        # a block key.
+        if distance > FAR_M or not (a.venue_keys & b.venue_keys):
+            return None
+        if (
+            not (a.venue_words & b.acronyms or b.venue_words & a.acronyms)
+            and fuzz.token_set_ratio(a.venue_core, b.venue_core, score_cutoff=95) < 95
+        ):
+            return None
     return _place(a, b, distance)
 
 

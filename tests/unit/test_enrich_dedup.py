@@ -358,6 +358,52 @@ def test_place_verdicts_are_remembered_per_pair_of_places() -> None:
     assert remembered >= len(pairs)  # the place of ``moved`` is ``b``'s: remembered
 
 
+def test_far_apart_places_are_decided_as_the_full_place_test_decides_them() -> None:
+    """``_place_verdict`` settles pairs beyond NEAR_M before ``_place``'s other tests
+    (only a near-identical name or an acronym agrees that far): the same verdicts as
+    ``_place`` itself, for names that are equal, a subset, a respelling, an acronym,
+    rooms of one venue, or another venue, near and far."""
+    from scenescout_cli.enrich.dedup import (
+        NEAR_M,
+        _distance,
+        _features,
+        _place,
+        _place_verdict,
+    )
+
+    names = [
+        "Madison Square Garden",
+        "MSG",
+        "Madison Square Garden Theater",
+        "Bowery Ballroom",
+        "The Bowery Ball Room",
+        "Bowery Electric",
+        "Webster Hall - The Studio",
+        "Webster Hall",
+        "Brooklyn Steel",
+        "Brookyln Steel",
+        "Union Pool",
+        "Union Hall",
+        "",
+    ]
+    agreed = 0
+    for name_a, name_b in itertools.product(names, repeat=2):
+        for north in (0.0, 0.001, 0.012, 0.09, 0.3):  # 0 m, 111 m, 1.3 km, 10 km, 33 km
+            a = _features(event(venue_name=name_a or None, address="1 Main St"))
+            b = _features(
+                other(venue_name=name_b or None, lat=40.7505 + north, address="1 Main St")
+            )
+            distance = _distance(a, b)
+            expected = (
+                None
+                if distance is not None and distance > NEAR_M and not (a.venue_keys & b.venue_keys)
+                else _place(a, b, distance)
+            )
+            assert _place_verdict(a, b) == expected, (name_a, name_b, north)
+            agreed += expected is not None and distance is not None and distance > NEAR_M
+    assert agreed > 10  # far pairs that agree are among them
+
+
 def test_index_compares_only_within_blocks() -> None:
     """Matching against 5,000 events at other times and places stays cheap and correct."""
     index = DedupIndex()
