@@ -408,6 +408,8 @@ class _Features:
     venue_words: frozenset[str]
     #: the venue's words without city and type filler, sorted ("" when no venue)
     venue_core: str
+    #: the core is made only of common venue words ("The Garden", "The Lounge")
+    generic_venue: bool
     acronyms: frozenset[str]
     venue_keys: frozenset[str]
     lat: float | None
@@ -432,6 +434,7 @@ def _features(event: Event) -> _Features:
     if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
         lat = lon = None
     address = " ".join(_words(_fold(event.address))) if event.address else ""
+    core = _venue_core(venue, venue_words)
     return _Features(
         source=event.source,
         source_id=event.source_id,
@@ -447,7 +450,8 @@ def _features(event: Event) -> _Features:
         clocks=clocks,
         venue=venue,
         venue_words=venue_words,
-        venue_core=_venue_core(venue, venue_words),
+        venue_core=core,
+        generic_venue=_is_generic_venue(core),
         acronyms=acronyms,
         venue_keys=_venue_keys(venue, acronyms),
         lat=lat,
@@ -465,6 +469,11 @@ def _venue_words(venue: str) -> frozenset[str]:
 
 def _venue_core(venue: str, words: frozenset[str]) -> str:
     return " ".join(sorted(words - _CITY_WORDS - _TYPE_WORDS)) or venue
+
+
+@functools.lru_cache(maxsize=65_536)
+def _is_generic_venue(core: str) -> bool:
+    return bool(core) and all(word in _COMMON_VENUE_WORDS for word in core.split())
 
 
 def is_date_only(event: Event, zone: zoneinfo.ZoneInfo | None) -> bool:
@@ -622,6 +631,7 @@ def _place_verdict(a: _Features, b: _Features) -> tuple[bool, float] | None:
             return None
         if (
             not (a.venue_words & b.acronyms or b.venue_words & a.acronyms)
+            # necessary for _venue_similarity ≥ 95, which can only be lower
             and fuzz.token_set_ratio(a.venue_core, b.venue_core, score_cutoff=95) < 95
         ):
             return None
@@ -708,12 +718,19 @@ def _place(a: _Features, b: _Features, distance: float | None) -> tuple[bool, fl
 
 def _venue_similarity(a: _Features, b: _Features) -> float | None:
     """0–100 similarity of the venue names without city/type filler; None if one is
-    missing. An acronym of the other name counts as 100."""
+    missing. An acronym of the other name counts as 100, and so does one name inside
+    the other ("Wembley" in "Wembley connected by EE") — unless the shorter is made
+    only of common venue words: "The Garden" is not "Garden Bar" round the corner, nor
+    "The Lounge" "Mercury Lounge" (then the words are compared in sorted order)."""
     if not a.venue or not b.venue:
         return None
     if a.venue_words & b.acronyms or b.venue_words & a.acronyms:
         return 100.0
-    return fuzz.token_set_ratio(a.venue_core, b.venue_core)
+    similarity = fuzz.token_set_ratio(a.venue_core, b.venue_core)
+    if similarity == 100 and (a.generic_venue or b.generic_venue) and a.venue_core != b.venue_core:
+        # 100 from a subset (the only way to 100 with unequal cores) of common words
+        return fuzz.token_sort_ratio(a.venue_core, b.venue_core)
+    return similarity
 
 
 def _different_rooms(a: _Features, b: _Features) -> bool:

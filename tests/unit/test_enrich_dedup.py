@@ -404,6 +404,32 @@ def test_far_apart_places_are_decided_as_the_full_place_test_decides_them() -> N
     assert agreed > 10  # far pairs that agree are among them
 
 
+@pytest.mark.parametrize(
+    ("short", "long"),
+    [("The Garden", "Garden Bar"), ("The Lounge", "The Mercury Lounge"), ("The Loft", "Loft 21")],
+)
+def test_a_name_of_common_venue_words_is_not_every_name_that_contains_it(
+    short: str, long: str
+) -> None:
+    """One venue name inside another counts as the same name, unless the shorter is
+    only common venue words: two bars 400 m apart, the same open mic, stay apart."""
+    a = event(title="Open Mic Night", venue_name=short, lat=40.7187, lon=-73.9900)
+    b = other(title="Open Mic Night", venue_name=long, lat=40.7220, lon=-73.9882)
+    assert not same_event(a, b)
+    assert not same_event(b, a)
+    assert same_event(a, attrs.evolve(b, venue_name=short.removeprefix("The ")))
+
+
+def test_a_distinctive_name_inside_a_longer_one_is_still_the_same_venue() -> None:
+    """The subset rule still holds for distinctive names: a sponsor's suffix far from
+    a rounded geocode, and a common-word name against itself."""
+    a = event(venue_name="Irving Plaza", lat=40.7349, lon=-73.9882)
+    b = other(venue_name="Irving Plaza powered by Verizon 5G", lat=40.7500, lon=-73.9882)
+    assert same_event(a, b)
+    garden = event(venue_name="The Garden", lat=40.7187, lon=-73.9900)
+    assert same_event(garden, other(venue_name="Garden", lat=40.7190, lon=-73.9900))
+
+
 def test_index_compares_only_within_blocks() -> None:
     """Matching against 5,000 events at other times and places stays cheap and correct."""
     index = DedupIndex()
