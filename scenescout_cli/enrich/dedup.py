@@ -26,8 +26,10 @@ matter of cost: identity, time, place, titles):
    venue names that share a core but each name a different room ("Webster Hall -
    The Studio" / "Webster Hall - Grand Ballroom", "Elsewhere - Rooftop" / "Elsewhere -
    Zone One", "… Stage 1" / "… Stage 2") are different rooms; a different remainder
-   that names no room is a rename ("Eventim Apollo" / "Hammersmith Apollo"). Beyond
-   :data:`NEAR_M` the venue names must share a distinctive word, their run-together
+   that names no room is a rename ("Eventim Apollo" / "Hammersmith Apollo"). One
+   name inside the other is the same name ("Wembley" / "Wembley connected by EE"),
+   unless the shorter is only common venue words ("The Lounge" / "Mercury Lounge").
+   Beyond :data:`NEAR_M` the venue names must share a distinctive word, their run-together
    words or an acronym (the index's venue keys) and be near-identical. The place
    agrees *strongly* when the venue names are similar (token-set ≥
    :data:`VENUE_MATCH`, or one is the other's acronym: "MSG") and the coordinates, if
