@@ -68,7 +68,7 @@ class Workers:
 @asynccontextmanager
 async def open_workers(settings: Settings) -> AsyncIterator[Workers]:
     """The worker pool, for the block's lifetime, with one worker started and the
-    classifier loaded into it in the background (~1 s of imports and unpickling) while
+    classifier loaded into it in the background (a worker's start and ~0.15 s to load) while
     the database starts and discovery begins. Started on first use instead, it held up
     the whole pipeline at the start of a crawl: the first batch to classify waited for
     it while ingestion and discovery waited on processing. One worker: processing

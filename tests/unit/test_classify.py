@@ -286,6 +286,80 @@ def test_load_refuses_files_it_did_not_write(small_model: TextClassifier, tmp_pa
         TextClassifier.load(old)
 
 
+ODD_TEXTS = [
+    "",
+    "   ",
+    "a",
+    "ab",
+    "abc",
+    "Ünïcödé  Fête\tde la\n\nMusique",
+    "Jazz & Blues — Live!!",
+    "ǅemal Ⅻ ﬁnale",
+    "K-Pop Night 2026 (18+)",
+    "zzzzqqq xxyyzz",
+]
+
+
+def test_prediction_agrees_with_the_scikit_learn_pipeline(small_model: TextClassifier) -> None:
+    """The plain-array predictor gives the fitted pipeline's probabilities, to rounding,
+    on the labelled set and on odd texts (accents, ligatures, tabs, runs of spaces,
+    words shorter than an n-gram, nothing known)."""
+    import numpy as np
+
+    texts, _ = load_labelled()
+    texts += ODD_TEXTS
+    ours = small_model.predict_proba(texts)
+    theirs = small_model.pipeline.predict_proba(texts)
+    assert ours.shape == theirs.shape == (len(texts), len(small_model.classes))
+    assert np.abs(ours - theirs).max() < 1e-12
+    assert (ours.argmax(axis=1) == theirs.argmax(axis=1)).all()
+    assert small_model.predict_proba([]).shape == (0, len(small_model.classes))
+
+
+def test_a_loaded_model_predicts_without_importing_scikit_learn(
+    small_model: TextClassifier, tmp_path: Path
+) -> None:
+    """A crawl's worker loads the model without scikit-learn (0.76 s of imports)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.joblib"
+    small_model.save(path)
+    script = (
+        "import sys\n"
+        "from scenescout_cli.enrich.classify import classify_texts\n"
+        f"print(classify_texts(['Knicks vs. Celtics'], {str(path)!r})[0][0])\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["sports", "False"]
+
+
+def test_a_model_file_of_the_first_format_still_loads(
+    small_model: TextClassifier, tmp_path: Path
+) -> None:
+    """Files that held the scikit-learn pipeline itself (``scenescout model train``
+    before this format) load and predict as before."""
+    from importlib.metadata import version
+
+    old = tmp_path / "old.joblib"
+    joblib.dump(
+        {
+            "format": 1,
+            "sklearn": version("scikit-learn"),
+            "trained_on": small_model.trained_on,
+            "pipeline": small_model.pipeline,
+        },
+        old,
+    )
+    loaded = TextClassifier.load(old)
+    texts, _ = load_labelled()
+    assert (loaded.predict_proba(texts[:50]) == small_model.predict_proba(texts[:50])).all()
+    assert loaded.trained_on == small_model.trained_on
+
+
 def test_default_model_is_trained_once_per_cache_dir(small_labelled: Path, tmp_path: Path) -> None:
     """default_model_path trains and saves on first use; later calls reuse the same file."""
     first = default_model_path(tmp_path, labelled=small_labelled)
