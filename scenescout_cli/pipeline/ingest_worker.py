@@ -21,6 +21,10 @@ Contract
     * Database reads stay on the Trio thread: the engine asks (``NeedRows``) and the
       caller answers with rows, so the worker holds no connection.
 
+The process can be started before the engine is made (``start_engine_process``): a
+fresh interpreter importing ingestion, de-duplication and the adapters takes ~0.4 s,
+which then overlaps the crawl's own start-up (the database, the store's first queries).
+
 Failures: an exception in the engine (a bug) propagates as itself. The worker process
 dying (killed, out of memory) ends the run: ``IngestWorkerLost`` — its state cannot be
 rebuilt mid-page. Cancellation kills the worker (``kill_on_cancel``) and propagates.
@@ -28,7 +32,9 @@ rebuilt mid-page. Cancellation kills the worker (``kill_on_cancel``) and propaga
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import importlib
 import math
 import os
 import pickle
@@ -78,6 +84,20 @@ def tune_gc(*, engine: bool) -> None:
         gc.set_threshold(100_000, 50, 10)
 
 
+#: The adapters' modules, imported by a process started before the engine is made.
+_ADAPTER_MODULES = tuple(
+    f"scenescout_cli.sources.{name}"
+    for name in ("ticketmaster", "eventbrite", "meetup", "yelp", "google_places")
+)
+
+
+def _import_adapters() -> None:
+    """In the worker: import what the engine will need (this module's own imports
+    came with the call)."""
+    for name in _ADAPTER_MODULES:
+        importlib.import_module(name)
+
+
 def _open(session: str, adapters: Mapping[str, SourceAdapter], fresh: bool) -> None:
     """In the worker: make the crawl's engine (raw payloads travel back as JSON)."""
     global _engine, _session
@@ -114,33 +134,77 @@ def _never_retire() -> bool:
     return False
 
 
-class ProcessEngine:
-    """An ``EngineHandle`` whose engine lives in the context's one worker process."""
+class EngineProcess:
+    """The one worker process an engine lives in, and the limiter that keeps its calls
+    one at a time (a second concurrent call would start a second process)."""
 
-    def __init__(
-        self,
-        context: trio_parallel.WorkerContext,
-        adapters: Mapping[str, SourceAdapter],
-        *,
-        fresh: bool = False,
-    ) -> None:
+    def __init__(self, context: trio_parallel.WorkerContext) -> None:
         self._context = context
-        self._adapters = dict(adapters)
-        self._fresh = fresh
-        self._session = secrets.token_hex(8)
         self._limiter = trio.CapacityLimiter(1)
-        self._opened = trio.Event()
+        #: set when the process has started and imported the engine's modules (or
+        #: failed to: the engine's first call then says so)
+        self.ready = trio.Event()
 
-    async def _call(self, fn: Any, *args: Any) -> Any:
+    async def call(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` in the process. Errors: IngestWorkerLost if it died;
+        cancellation kills it."""
         try:
             return await self._context.run_sync(
-                fn, self._session, *args, kill_on_cancel=True, limiter=self._limiter
+                fn, *args, kill_on_cancel=True, limiter=self._limiter
             )
         except trio_parallel.BrokenWorkerError as exc:
             raise IngestWorkerLost(f"the ingestion worker process died: {exc}") from exc
 
+    async def warm_up(self) -> None:
+        """Start the process and import the engine's modules."""
+        try:
+            with contextlib.suppress(IngestWorkerLost):  # the engine's first call says so
+                await self.call(_import_adapters)
+        finally:
+            self.ready.set()
+
+
+@asynccontextmanager
+async def start_engine_process(*, cpus: int | None = None) -> AsyncIterator[EngineProcess | None]:
+    """The process the crawl's engine will live in, starting now in the background;
+    None when there is one CPU (``cpus``, default ``os.cpu_count()``): the engine then
+    runs on the Trio thread. The process ends with the block."""
+    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    if cpus < 2:
+        yield None
+        return
+    async with (
+        trio_parallel.open_worker_context(
+            idle_timeout=math.inf, retire=_never_retire, grace_period=5.0
+        ) as context,
+        trio.open_nursery() as nursery,
+    ):
+        process = EngineProcess(context)
+        nursery.start_soon(process.warm_up, name="ingest-worker:start")
+        yield process
+
+
+class ProcessEngine:
+    """An ``EngineHandle`` whose engine lives in an ``EngineProcess``."""
+
+    def __init__(
+        self,
+        process: EngineProcess,
+        adapters: Mapping[str, SourceAdapter],
+        *,
+        fresh: bool = False,
+    ) -> None:
+        self._process = process
+        self._adapters = dict(adapters)
+        self._fresh = fresh
+        self._session = secrets.token_hex(8)
+        self._opened = trio.Event()
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await self._process.call(fn, self._session, *args)
+
     async def open(self) -> None:
-        """Start the process and make its engine (once, before any page)."""
+        """Make the engine in the process (once, before any page)."""
         await self._call(_open, self._adapters, self._fresh)
         self._opened.set()
 
@@ -163,36 +227,44 @@ class ProcessEngine:
 
 @asynccontextmanager
 async def open_engine_process(
-    adapters: Mapping[str, SourceAdapter], *, fresh: bool = False
+    adapters: Mapping[str, SourceAdapter],
+    *,
+    fresh: bool = False,
+    process: EngineProcess | None = None,
 ) -> AsyncIterator[ProcessEngine]:
-    """The engine in a worker process, for the block; the process ends with it.
-    ``fresh``: nothing of the city was stored before (see ``Linker``).
+    """The engine in a worker process, for the block: in ``process`` if given (started
+    earlier by ``start_engine_process``), else in one started here and ended with the
+    block. ``fresh``: nothing of the city was stored before (see ``Linker``).
 
-    The process starts in the background (its imports overlap the crawl's start-up);
-    the first ``start`` waits for it. Errors: ``IngestWorkerLost`` if it cannot start.
+    The engine is made in the background; the first ``start`` waits for it. Errors:
+    ``IngestWorkerLost`` if the process cannot start or dies.
     """
-    async with (
-        trio_parallel.open_worker_context(
-            idle_timeout=math.inf, retire=_never_retire, grace_period=5.0
-        ) as context,
-        trio.open_nursery() as nursery,
-    ):
-        engine = ProcessEngine(context, adapters, fresh=fresh)
+    async with contextlib.AsyncExitStack() as stack:
+        if process is None:
+            process = await stack.enter_async_context(start_engine_process(cpus=2))
+            assert process is not None
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        engine = ProcessEngine(process, adapters, fresh=fresh)
         nursery.start_soon(engine.open, name="ingest-worker:open")
         yield engine
 
 
 @asynccontextmanager
 async def open_ingest_engine(
-    adapters: Mapping[str, SourceAdapter], *, fresh: bool = False, cpus: int | None = None
+    adapters: Mapping[str, SourceAdapter],
+    *,
+    fresh: bool = False,
+    cpus: int | None = None,
+    process: EngineProcess | None = None,
 ) -> AsyncIterator[EngineHandle]:
-    """The crawl's engine: in a process of its own when there are two CPUs or more
-    (``cpus``, default ``os.cpu_count()``), else on the Trio thread. ``fresh``: nothing
-    of the city was stored before this crawl (see ``Linker``)."""
+    """The crawl's engine: in ``process`` when given, else in a process of its own when
+    there are two CPUs or more (``cpus``, default ``os.cpu_count()``), else on the Trio
+    thread. ``fresh``: nothing of the city was stored before this crawl (see
+    ``Linker``)."""
     cpus = cpus if cpus is not None else (os.cpu_count() or 1)
-    if cpus < 2:
+    if process is None and cpus < 2:
         gc.set_threshold(100_000, 50, 10)  # this thread is the engine's (see tune_gc)
         yield LocalEngine(IngestEngine(adapters, Linker(lazy=True, fresh=fresh)))
         return
-    async with open_engine_process(adapters, fresh=fresh) as engine:
+    async with open_engine_process(adapters, fresh=fresh, process=process) as engine:
         yield engine

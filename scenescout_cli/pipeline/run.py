@@ -41,7 +41,7 @@ from . import capacities
 from .discovery import SourceRuntime, discover
 from .enrichment import open_enricher, open_workers
 from .governance import build_runtimes, keep_ledger
-from .ingest_worker import open_ingest_engine
+from .ingest_worker import open_ingest_engine, start_engine_process
 from .ingestion import EngineHandle, ingest
 from .linking import Loader
 from .messages import Item, QuerySplit, RawPage
@@ -130,7 +130,13 @@ async def crawl(
                 "no source is configured: set a provider key such as TICKETMASTER_API_KEY "
                 "(see README), or try --sandbox"
             )
-        async with open_workers(settings) as workers, open_store(settings) as store:
+        # The engine's process and the worker pool start first: their start-up (a
+        # fresh interpreter's imports, the classifier's model) overlaps the database's.
+        async with (
+            start_engine_process() as engine_process,
+            open_workers(settings) as workers,
+            open_store(settings) as store,
+        ):
             if not await store.try_lock_city(options.city.slug):
                 raise LockHeld(
                     f"another crawl of {options.city.slug} is running (its lock is held)"
@@ -170,7 +176,9 @@ async def crawl(
                     first_crawl = not await store.has_events(options.city.slug)
                     adapters = {name: runtime.adapter for name, runtime in runtimes.items()}
                     async with (
-                        open_ingest_engine(adapters, fresh=first_crawl) as engine,
+                        open_ingest_engine(
+                            adapters, fresh=first_crawl, process=engine_process
+                        ) as engine,
                         open_enricher(
                             settings,
                             store,

@@ -14,7 +14,12 @@ import pytest
 import trio
 
 from scenescout_cli.jsonio import PackedRecords
-from scenescout_cli.pipeline.ingest_worker import IngestWorkerLost, open_engine_process
+from scenescout_cli.pipeline.ingest_worker import (
+    IngestWorkerLost,
+    open_engine_process,
+    open_ingest_engine,
+    start_engine_process,
+)
 from scenescout_cli.pipeline.ingestion import (
     IngestEngine,
     LocalEngine,
@@ -98,3 +103,41 @@ async def test_one_process_serves_the_whole_crawl_and_its_death_is_an_error() ->
         os.kill(worker, signal.SIGKILL)
         with trio.fail_after(30), pytest.raises(IngestWorkerLost):
             await _all(engine, [records[:5]])
+
+
+def _workers() -> set[int]:
+    me = psutil.Process()
+    return {p.pid for p in me.children() if "spawn_main" in " ".join(p.cmdline())}
+
+
+async def test_a_process_started_ahead_is_warm_and_is_the_one_the_engine_lives_in() -> None:
+    """The crawl starts the engine's process before it opens the database: by the time
+    the engine is made, the process is running with the adapters imported, and it
+    serves the whole crawl; it ends with its block."""
+    adapters = {"ticketmaster": TicketmasterSource("test-key")}
+    records = _records(40)
+    async with start_engine_process(cpus=2) as process:
+        assert process is not None
+        with trio.fail_after(60):
+            await process.ready.wait()
+        started = _workers()
+        assert len(started) == 1
+        assert await process.call(_imported, "scenescout_cli.sources.meetup")
+        async with open_ingest_engine(adapters, process=process, cpus=2) as engine:
+            items = await _all(engine, [records[:20], records[20:]])
+            assert _workers() == started
+        assert sum(isinstance(i, Linked) for i in items) == 40
+    assert not (_workers() & started)
+
+
+async def test_on_one_cpu_no_process_is_started() -> None:
+    async with start_engine_process(cpus=1) as process:
+        assert process is None
+        async with open_ingest_engine({}, process=process, cpus=1) as engine:
+            assert isinstance(engine, LocalEngine)
+
+
+def _imported(name: str) -> bool:
+    import sys
+
+    return name in sys.modules
