@@ -19,10 +19,11 @@
 
 Model files are pickles (joblib) written by :meth:`TextClassifier.save`: the fitted
 model's vocabularies, idf weights and coefficients as plain arrays, from which it
-predicts without importing scikit-learn (0.76 s of a worker's start-up), and the
-scikit-learn pipeline itself, kept as bytes and unpickled only if asked for. **Unpickling
-runs code: load only files scenescout wrote** (the cached default under the data dir,
-or the output of ``scenescout model train``), never one from elsewhere.
+predicts with numpy, without importing scikit-learn (0.76 s of a worker's start-up);
+scikit-learn is needed only to train. Files of the first format (the pickled pipeline)
+still load. **Unpickling runs code: load only files scenescout wrote** (the cached
+default under the data dir, or the output of ``scenescout model train``), never one from
+elsewhere.
 
 CPU: training on the labelled set takes a few seconds; prediction runs at a few
 thousand texts a second per core, most of it extracting character n-grams (see
@@ -69,7 +70,7 @@ LABELLED: Final = Path(__file__).resolve().parents[2] / "fixtures" / "classify" 
 MIN_CONFIDENCE: Final = 0.35
 #: Characters of the description the classifier reads (the start says what it is).
 DESCRIPTION_CHARS: Final = 1500
-#: Model files: 1 held the scikit-learn pipeline (still read); 2 adds the plain arrays.
+#: Model files: 1 held the scikit-learn pipeline (still read); 2 holds plain arrays.
 _FORMAT = 2
 
 # --------------------------------------------------------------------------- provider taxonomy
