@@ -601,21 +601,21 @@ class TextClassifier:
                     f"{path}: not a scenescout model ({type(exc).__name__})"
                 ) from None
         version = payload.get("format") if isinstance(payload, dict) else None
+        if version == 1 and payload.get("sklearn") != _sklearn_version():
+            raise ConfigError(
+                f"{path}: written by scikit-learn {payload.get('sklearn')}, this is "
+                f"{_sklearn_version()}; run `scenescout model train` again"
+            )
         model = cls()
-        if version == 1:  # the pipeline itself (unpickling it imported scikit-learn)
-            if payload.get("sklearn") != _sklearn_version():
-                raise ConfigError(
-                    f"{path}: written by scikit-learn {payload.get('sklearn')}, this is "
-                    f"{_sklearn_version()}; run `scenescout model train` again"
-                )
-            model.pipeline = payload["pipeline"]
-            model._predictor = _Predictor.of(model.pipeline)
-        elif version == _FORMAT and isinstance(payload.get("predictor"), dict):
-            try:
+        try:
+            if version == 1:  # the pipeline itself (unpickling it imported scikit-learn)
+                model.pipeline = payload["pipeline"]
+                model._predictor = _Predictor.of(model.pipeline)
+            elif version == _FORMAT:
                 model._predictor = _Predictor(payload["predictor"])
-            except (KeyError, TypeError, ValueError):
-                raise ConfigError(f"{path}: not a scenescout model") from None
-        else:
+        except (KeyError, TypeError, ValueError, AttributeError):
+            model._predictor = None
+        if model._predictor is None:
             raise ConfigError(f"{path}: not a scenescout model")
         model.trained_on = dict(payload.get("trained_on") or {})
         return model

@@ -284,6 +284,19 @@ def test_load_refuses_files_it_did_not_write(small_model: TextClassifier, tmp_pa
     joblib.dump({"format": 1, "sklearn": "0.1", "pipeline": small_model.pipeline}, old)
     with pytest.raises(ConfigError, match=r"scikit-learn 0\.1.*model train"):
         TextClassifier.load(old)
+    from importlib.metadata import version
+
+    for broken in (
+        {"format": 2, "predictor": {"classes": ["music"]}},
+        {"format": 2, "predictor": "arrays"},
+        {"format": 1, "sklearn": version("scikit-learn")},
+        {"format": 1, "sklearn": version("scikit-learn"), "pipeline": "not one"},
+        {"format": 3, "predictor": {}},
+    ):
+        truncated = tmp_path / "broken.joblib"
+        joblib.dump(broken, truncated)
+        with pytest.raises(ConfigError, match="not a scenescout model"):
+            TextClassifier.load(truncated)
 
 
 ODD_TEXTS = [
