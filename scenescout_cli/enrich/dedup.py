@@ -57,6 +57,7 @@ import datetime as dt
 import functools
 import math
 import re
+import sys
 import unicodedata
 import zoneinfo
 from collections import Counter
@@ -431,11 +432,11 @@ def _features(event: Event) -> _Features:
     venue = normalise_venue(event.venue_name) if event.venue_name else ""
     venue_words = _venue_words(venue)
     acronyms = _acronyms(event.venue_name or "")
-    own_title = " ".join(w for w in title.split() if w not in venue_words)
+    own_title = _own_title(title, venue_words)
     lat, lon = event.lat, event.lon
     if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
         lat = lon = None
-    address = " ".join(_words(_fold(event.address))) if event.address else ""
+    address = _address(event.address) if event.address else ""
     core = _venue_core(venue, venue_words)
     return _Features(
         source=event.source,
@@ -445,7 +446,7 @@ def _features(event: Event) -> _Features:
         date_only=date_only,
         zone=zone,
         title=title,
-        title_words=frozenset(title.split()),
+        title_words=_title_words(title),
         own_title=own_title,
         shows=shows,
         parts=parts,
@@ -461,6 +462,26 @@ def _features(event: Event) -> _Features:
         address=address,
         place=(event.venue_name or "", lat, lon, address),
     )
+
+
+# The caches below share one object among the records that repeat a title, a venue or
+# an address (a tour, a residency, the same event from two sources): the index holds
+# thousands of records' features at once, and most of their words are repeats.
+
+
+@functools.lru_cache(maxsize=_TEXT_CACHE)
+def _title_words(title: str) -> frozenset[str]:
+    return _frozen(map(sys.intern, title.split()))
+
+
+@functools.lru_cache(maxsize=_TEXT_CACHE)
+def _own_title(title: str, venue_words: frozenset[str]) -> str:
+    return " ".join(w for w in title.split() if w not in venue_words)
+
+
+@functools.lru_cache(maxsize=_TEXT_CACHE)
+def _address(address: str) -> str:
+    return " ".join(_words(_fold(address)))
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -839,10 +860,11 @@ class DedupIndex:
 
     Blocking: records are filed under (1-hour UTC time bucket × geo cell) and
     (time bucket × venue-name key: the distinctive words, all of them run together,
-    the acronym); a date-only record covers the buckets of its day, a TBA record one
-    "tba" bucket. ``match`` looks in the neighbouring buckets and cells only, so its
-    cost depends on how many events share a place (or a venue word) within a few
-    hours — not on the size of the index. The neighbouring cells reach at least
+    the acronym); a date-only record is filed under the UTC days of its local day
+    instead of hours (see ``_buckets``), a TBA record under one "tba" bucket.
+    ``match`` looks in the neighbouring buckets and cells only, so its cost depends
+    on how many events share a place (or a venue word) within a few hours — not on
+    the size of the index. The neighbouring cells reach at least
     :data:`NEAR_M` (below 53° of latitude); records further apart are only found
     through a shared venue key, which near-identical names — the only ones
     :func:`same_event` accepts that far apart — have.
@@ -854,11 +876,12 @@ class DedupIndex:
     def __init__(self) -> None:
         self.comparisons = 0
         self._records: dict[tuple[str, str], _Entry] = {}
-        #: block → the records filed under it: a list, not a dict (most blocks hold one
-        #: record, and a dict per block was a fifth of the index's memory)
+        #: block → the records filed under it, and key → its records: lists, not sets or
+        #: dicts (most hold one record or a few, and a dict per block was a fifth of the
+        #: index's memory)
         self._blocks: dict[Hashable, list[_Entry]] = {}
         self._order: dict[Hashable, int] = {}
-        self._members: dict[Hashable, set[_Entry]] = {}
+        self._members: dict[Hashable, list[_Entry]] = {}
         # match() then add() of the same record is the common path: compute once.
         self._last: tuple[Event, _Features] | None = None
         self._places = _Places()
@@ -881,7 +904,7 @@ class DedupIndex:
             else:
                 members.append(entry)
         self._records[identity] = entry
-        self._members.setdefault(key, set()).add(entry)
+        self._members.setdefault(key, []).append(entry)
         self._order.setdefault(key, len(self._order))
 
     def match(self, event: Event) -> Hashable | None:
@@ -1014,7 +1037,7 @@ class DedupIndex:
         old = self._records.pop(identity, None)
         if old is None:
             return
-        self._members.get(old.key, set()).discard(old)
+        self._members[old.key].remove(old)
         for block in old.blocks:
             members = self._blocks.get(block)
             if members is not None:
@@ -1073,37 +1096,52 @@ def _venue_keys(venue: str, acronyms: frozenset[str]) -> frozenset[str]:
 
 
 def _buckets(f: _Features, *, search: bool) -> Iterable[Hashable]:
+    """The time buckets of a record: hours (ints) for timed records, UTC days
+    (("day", n)) for date-only ones, "tba" for a record without a start.
+
+    A date-only record is filed under the UTC days its local day overlaps (two at
+    most), not under each of its 23 to 25 hours: filing it hourly made its 2% of the
+    records a third of the index. A timed record looks in its UTC day as well as its
+    hours, so it meets every date-only record whose local day it falls in; a date-only
+    record looks in the hours of its day and the days around it.
+    """
     if f.start is None:
         yield "tba"
         return
-    first = last = _bucket(f.start)
-    if f.date_only:
-        first, last = _day_buckets(f)
-    if search and f.date_only:
-        first, last = first - 1, last + 1
-    elif search:
+    if not f.date_only:
+        hour = _bucket(f.start)
+        if not search:
+            yield hour
+            return
         # A timed start matches starts within TIME_TOLERANCE (half a bucket): they lie
         # in its own bucket and the neighbour on the nearer side.
         if (f.start - _EPOCH) % _BUCKET < TIME_TOLERANCE:
-            first -= 1
+            yield hour - 1
         else:
-            last += 1
-    yield from range(first, last + 1)
+            yield hour + 1
+        yield hour
+        yield ("day", (f.start - _EPOCH) // _DAY)
+        return
+    begin, end = _local_day_of(f)
+    if search:
+        begin, end = begin - _BUCKET, end + _BUCKET
+        yield from range(_bucket(begin), _bucket(end - _TICK) + 1)
+    for day in range((begin - _EPOCH) // _DAY, (end - _TICK - _EPOCH) // _DAY + 1):
+        yield ("day", day)
 
 
 def _bucket(instant: dt.datetime) -> int:
     return (instant - _EPOCH) // _BUCKET
 
 
-def _day_buckets(f: _Features) -> tuple[int, int]:
-    """The first and last buckets of a date-only record's day: its local day in its own
-    zone (23 to 25 hours: a timed record on that date is the same date to
-    ``_same_local_date``), else the 24 hours from its start."""
+def _local_day_of(f: _Features) -> tuple[dt.datetime, dt.datetime]:
+    """[begin, end) of a date-only record's day: its local day in its own zone (23 to
+    25 hours: a timed record on that date is the same date to ``_same_local_date``),
+    else the 24 hours from its start."""
     assert f.start is not None
     if f.zone is None:
-        return _bucket(f.start), _bucket(f.start + _DAY - dt.timedelta(seconds=1))
-    begin, end = local_day(f.start.astimezone(f.zone).date(), f.zone)
-    return _bucket(begin), _bucket(end - _TICK)
+        return f.start, f.start + _DAY
+    return local_day(f.start.astimezone(f.zone).date(), f.zone)
 
 
 @functools.lru_cache(maxsize=4_096)

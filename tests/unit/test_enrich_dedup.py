@@ -277,8 +277,9 @@ def test_removing_records_leaves_their_block_partners_and_no_empty_blocks() -> N
 
 
 def test_features_share_what_records_have_in_common() -> None:
-    """A resident record's features reuse one empty set for absent markers and one
-    word set per venue (memory: a large city's index holds ~15,000 records)."""
+    """A resident record's features reuse one empty set for absent markers, one word
+    set per venue, and the words, own title and address of a title or address seen
+    recently (memory: a large city's index holds ~15,000 records)."""
     from scenescout_cli.enrich.dedup import _features
 
     a = _features(event(title="Harbor Lights"))
@@ -286,6 +287,12 @@ def test_features_share_what_records_have_in_common() -> None:
     assert a.shows is b.shows is a.parts is b.clocks
     assert a.venue_words is b.venue_words == frozenset({"madison", "square", "garden"})
     assert _features(event(title="Harbor Lights (Late Show)")).shows == {"late"}
+    # the same event from another source: its title's words and address are shared too
+    c = _features(other(title="HARBOR LIGHTS", address="4 Penn Plaza"))
+    d = _features(event(title="Harbor Lights", source_id="tm-2", address="4 Penn Plaza"))
+    assert c.title_words is d.title_words == frozenset({"harbor", "lights"})
+    assert c.own_title is d.own_title == "harbor lights"
+    assert c.address is d.address == "4 penn plaza"
 
 
 def test_a_date_only_listing_reaches_every_hour_of_a_long_local_day() -> None:
@@ -300,6 +307,39 @@ def test_a_date_only_listing_reaches_every_hour_of_a_long_local_day() -> None:
         index = DedupIndex()
         index.add("first", first)
         assert index.match(second) == "first"
+
+
+def test_a_date_only_listing_stops_at_the_end_of_its_local_day() -> None:
+    """New York's 10 July runs 04:00–04:00 UTC: a listing of that date meets a show at
+    22:30 (02:30 UTC on the 11th) but not one at 00:30 on the 11th (04:30 UTC, the
+    same UTC day), nor a listing of the 11th, whichever record came first."""
+    listing = event(starts_at=local(2026, 7, 10), all_day=True)
+    late = other(starts_at=local(2026, 7, 10, 22, 30))
+    next_day = other(starts_at=local(2026, 7, 11, 0, 30))
+    next_listing = other(starts_at=local(2026, 7, 11), all_day=True)
+    assert late.starts_at.date() == next_day.starts_at.date()  # one UTC day
+    for first, second, expected in (
+        (listing, late, "first"),
+        (late, listing, "first"),
+        (listing, next_day, None),
+        (next_day, listing, None),
+        (listing, next_listing, None),
+        (next_listing, listing, None),
+        (listing, other(starts_at=local(2026, 7, 10), all_day=True), "first"),
+    ):
+        index = DedupIndex()
+        index.add("first", first)
+        assert index.match(second) == expected, (first.starts_at, second.starts_at)
+
+
+def test_a_date_only_listing_takes_no_more_index_room_than_two_timed_records() -> None:
+    """A date-only record is filed under the (at most two) UTC days of its local day,
+    not under each of its hours: in a large city 2% of the records are date-only, and
+    filed hourly they were a third of the index."""
+    timed, listing = DedupIndex(), DedupIndex()
+    timed.add("e1", event())
+    listing.add("e1", event(starts_at=local(2026, 7, 10), all_day=True))
+    assert 0 < len(listing._blocks) <= 2 * len(timed._blocks)
 
 
 def test_ties_go_to_the_smallest_key() -> None:
