@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import weakref
 
 import attrs
 import httpx
@@ -114,6 +115,52 @@ async def test_queries_over_the_cap_are_split_until_every_record_is_reached(
     assert stats.source("ticketmaster").queries_split > 0
     assert stats.source("ticketmaster").capped == 0
     assert stats.inserted == 500
+
+
+async def test_a_split_query_does_not_hold_its_first_page_while_its_parts_run(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The first page of a query over the cap only says it must be split; its parts
+    fetch those records again. No such page is alive while the parts run (each level
+    of a deep split held one, for every fetcher: tens of MiB in a large city)."""
+    from scenescout_cli.model import Page, Window
+    from scenescout_cli.pipeline.discovery import run_query
+    from scenescout_cli.pipeline.messages import QuerySplit, RawPage
+    from scenescout_cli.pipeline.stats import SourceStats
+
+    class Records(list):  # type: ignore[type-arg]
+        """A page's records that a weak reference can watch."""
+
+    probes: list[weakref.ref[Records]] = []
+    fetched: list[Query] = []
+
+    class Client:
+        async def fetch_page(self, query: Query, cursor: object, *, packed: bool) -> Page:
+            assert all(probe() is None for probe in probes), "a split query's page is alive"
+            fetched.append(query)
+            hours = (query.window.end - query.window.start) / dt.timedelta(hours=1)
+            total = round(hours * 5)  # 5 records an hour: 48 hours are 240 > the cap 30
+            records = Records({"id": f"{query.key}-{n}"} for n in range(min(total, 10)))
+            if total > FakeAdapter.page_cap:
+                probes.append(weakref.ref(records))
+            return Page(records, None, total)
+
+    runtime = SourceRuntime(FakeAdapter(), Client(), SourceStats("ticketmaster"))  # type: ignore[arg-type]
+    query = Query("ticketmaster", CITY.area, Window(T0, T0 + dt.timedelta(hours=48)))
+    send, recv = trio.open_memory_channel[RawPage | QuerySplit](0)
+    async with trio.open_nursery() as nursery:
+
+        async def drain() -> None:
+            async with recv:
+                async for _ in recv:
+                    pass
+
+        nursery.start_soon(drain)
+        async with send:
+            await run_query(runtime, query, send)
+    # 48 hours split into 2 × 24 and 4 × 12 (each over the cap), then 8 parts of 6 hours
+    assert len(probes) == 1 + 2 + 4
+    assert len(fetched) == 1 + 2 + 4 + 8
 
 
 async def test_records_that_fail_validation_reach_the_store_as_rejects(
