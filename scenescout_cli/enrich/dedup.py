@@ -399,6 +399,9 @@ class _Features:
     #: ``start`` as POSIX seconds (NaN when TBA): the index's quick time veto
     ts: float
     date_only: bool
+    #: a date-only record's local day [begin, end) as POSIX seconds, when its zone is
+    #: known: the index's quick time veto for timed records (None otherwise)
+    day: tuple[float, float] | None
     zone: zoneinfo.ZoneInfo | None
     title: str
     title_words: frozenset[str]
@@ -444,6 +447,7 @@ def _features(event: Event) -> _Features:
         start=start,
         ts=start.timestamp() if start is not None else math.nan,
         date_only=date_only,
+        day=_day_span(start, zone) if start and date_only and zone else None,
         zone=zone,
         title=title,
         title_words=_title_words(title),
@@ -462,6 +466,11 @@ def _features(event: Event) -> _Features:
         address=address,
         place=(event.venue_name or "", lat, lon, address),
     )
+
+
+def _day_span(start: dt.datetime, zone: zoneinfo.ZoneInfo) -> tuple[float, float]:
+    begin, end = local_day(start.astimezone(zone).date(), zone)
+    return begin.timestamp(), end.timestamp()
 
 
 # The caches below share one object among the records that repeat a title, a venue or
@@ -914,7 +923,8 @@ class DedupIndex:
             return known.key
         features = self._features(event)
         # Most candidates of a block fail on time, place or title. Timed pairs more
-        # than TIME_TOLERANCE apart are vetoed here, then pairs of places that do not
+        # than TIME_TOLERANCE apart, and a timed record outside a date-only one's local
+        # day, are vetoed here, then pairs of places that do not
         # agree (one remembered verdict per pair of places), then titles below
         # TITLE_MATCH where the pair's titles are each one's own title without its
         # venue's words (see _titles_without_venue), all compared in one rapidfuzz
@@ -945,8 +955,12 @@ class DedupIndex:
                 other = entry.features
                 compared += 1
                 scores[entry] = None
-                if quick and not other.date_only and abs(other.ts - ts) > _TOLERANCE_S:
-                    continue
+                if quick:
+                    if not other.date_only:
+                        if abs(other.ts - ts) > _TOLERANCE_S:
+                            continue
+                    elif other.day is not None and not other.day[0] <= ts < other.day[1]:
+                        continue  # not on the date-only record's local date
                 place = verdicts.get(entry.place_id, missing)
                 if place is missing:
                     place = places.decide(verdicts, features, other, entry.place_id)
