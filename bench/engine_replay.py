@@ -44,11 +44,15 @@ def record(out: Path, *, events: int, seconds: float | None) -> int:
     """Crawl a sandbox of ``events`` and record its pages to ``out``; the crawl's exit code."""
     with tempfile.TemporaryDirectory(prefix="engine-replay-") as work:
         work_dir = Path(work)
-        with benchmark._sandbox(events, dict(os.environ), work_dir, rate_limit=False) as sandbox:
+        with benchmark.serve_sandbox(
+            events, dict(os.environ), work_dir, rate_limit=False
+        ) as sandbox:
             config = work_dir / "bench.toml"
             config.write_text(benchmark.LIFTED_LIMITS)
             env = {**sandbox.env, "SCENESCOUT_DATA_DIR": str(work_dir / "data")}
-            subprocess.run([benchmark._executable(), "db", "migrate"], env=env, check=True)
+            subprocess.run(
+                [benchmark.scenescout_executable(), "db", "migrate"], env=env, check=True
+            )
             args = [sys.executable, __file__, "_crawl", str(out), "--config", str(config)]
             args += ["crawl", "--city", benchmark.CITY, "--source", "ticketmaster"]
             args += ["--progress", "none", "--no-images"]

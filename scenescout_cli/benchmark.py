@@ -119,12 +119,13 @@ def parse_scenarios(text: str | None) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- processes
 
 
-def _executable() -> str:
+def scenescout_executable() -> str:
+    """The ``scenescout`` command of this interpreter's environment (bench/ scripts use it)."""
     return shutil.which("scenescout", path=str(Path(sys.executable).parent)) or "scenescout"
 
 
 @attrs.define
-class _Sandbox:
+class SandboxServer:
     """A running ``scenescout sandbox serve`` and the variables that point a crawl at it."""
 
     proc: subprocess.Popen[str]
@@ -132,11 +133,12 @@ class _Sandbox:
 
 
 @contextlib.contextmanager
-def _sandbox(
+def serve_sandbox(
     events: int, env: dict[str, str], logs: Path, *, rate_limit: bool
-) -> Iterator[_Sandbox]:
-    """Serve the sandbox with ``events`` Ticketmaster events until the block ends."""
-    args = [_executable(), "sandbox", "serve", "--port", "0", "--events", str(events)]
+) -> Iterator[SandboxServer]:
+    """Serve the sandbox with ``events`` Ticketmaster events until the block ends (bench/
+    scripts use it too). Raises BenchmarkError when the sandbox does not start."""
+    args = [scenescout_executable(), "sandbox", "serve", "--port", "0", "--events", str(events)]
     if not rate_limit:
         args.append("--no-rate-limit")
     with tempfile.NamedTemporaryFile(
@@ -151,7 +153,7 @@ def _sandbox(
             proc.wait(timeout=30)
             tail = log.read_text(errors="replace").strip()[-500:]
             raise BenchmarkError(f"the sandbox did not start: {tail}")
-        yield _Sandbox(proc, {**env, **variables})
+        yield SandboxServer(proc, {**env, **variables})
     finally:
         if proc.poll() is None:
             # SIGTERM, not SIGINT: a shell's background job inherits SIGINT ignored
@@ -217,7 +219,7 @@ def _crawl(
     Raises BenchmarkError if the crawl exits other than 0, 1 or 130 or prints no summary.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    args = [_executable()]
+    args = [scenescout_executable()]
     if lifted:
         config = data_dir / "bench.toml"
         config.write_text(LIFTED_LIMITS)
@@ -299,7 +301,11 @@ def _create_database(env: dict[str, str], data_dir: Path) -> None:
     if (data_dir / "pgdata").exists():
         return
     done = subprocess.run(
-        [_executable(), "db", "migrate"], env=env, capture_output=True, text=True, check=False
+        [scenescout_executable(), "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise BenchmarkError(f"db migrate exited {done.returncode}: {done.stderr.strip()[-300:]}")
@@ -381,7 +387,7 @@ def _help_times(runs: int = 5) -> list[float]:
     times = []
     for _ in range(runs):
         began = time.perf_counter()
-        subprocess.run([_executable(), "--help"], capture_output=True, check=True)
+        subprocess.run([scenescout_executable(), "--help"], capture_output=True, check=True)
         times.append(time.perf_counter() - began)
     return times
 
@@ -784,7 +790,7 @@ class _Suite:
         self.traces.append(name)
         return [json.loads(line) for line in raw.splitlines() if line.strip()]
 
-    def throughput(self, sandbox: _Sandbox, size: int) -> dict[str, Any]:
+    def throughput(self, sandbox: SandboxServer, size: int) -> dict[str, Any]:
         label = f"throughput-{size}"
         crawl = _crawl(sandbox.env, self.work / label, images=False, trace=self.trace_path(label))
         summary = crawl["summary"]
@@ -793,7 +799,7 @@ class _Suite:
         try:
             if 2 * _source_total(summary, "requests") > _sandbox_quota(size) * 0.9:
                 # the sandbox's daily quota (per key and process) would not serve both
-                with _sandbox(size, self.env, self.work, rate_limit=False) as fresh:
+                with serve_sandbox(size, self.env, self.work, rate_limit=False) as fresh:
                     floor = _floor(fresh.env, floor_dir)
             else:
                 floor = _floor(sandbox.env, floor_dir)
@@ -833,7 +839,7 @@ class _Suite:
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The images-on crawl, then (``recrawl``) the same crawl again on its data dir."""
         data_dir = self.work / f"images-{size}"
-        with _sandbox(size, self.env, self.work, rate_limit=False) as sandbox:
+        with serve_sandbox(size, self.env, self.work, rate_limit=False) as sandbox:
             label = f"images-{size}"
             first = _crawl(sandbox.env, data_dir, images=True, trace=self.trace_path(label))
             second = None
@@ -905,7 +911,7 @@ class _Suite:
         from .sources.ticketmaster import TicketmasterSource
 
         label = f"ratelimit-{size}"
-        with _sandbox(size, self.env, self.work, rate_limit=True) as sandbox:
+        with serve_sandbox(size, self.env, self.work, rate_limit=True) as sandbox:
             crawl = _crawl(
                 sandbox.env,
                 self.work / label,
@@ -949,7 +955,7 @@ class _Suite:
         )
         return result
 
-    def sigint(self, sandbox: _Sandbox, size: int, expected: int) -> dict[str, Any]:
+    def sigint(self, sandbox: SandboxServer, size: int, expected: int) -> dict[str, Any]:
         """SIGINT once half the expected events are stored (or most are fetched)."""
         label = f"sigint-{size}"
         data_dir = self.work / label
@@ -1093,7 +1099,7 @@ def run_suite(
             expected = int(size * 0.95)
             with (
                 attempt("throughput" if "throughput" in scenarios else "sigint", size),
-                _sandbox(size, suite.env, suite.work, rate_limit=False) as sandbox,
+                serve_sandbox(size, suite.env, suite.work, rate_limit=False) as sandbox,
             ):
                 if "throughput" in scenarios:
                     with attempt("throughput", size):
@@ -1117,7 +1123,7 @@ def run_suite(
         if "sigint" in scenarios and not sigint_done:
             with (
                 attempt("sigint", sigint_size),
-                _sandbox(sigint_size, suite.env, suite.work, rate_limit=False) as sandbox,
+                serve_sandbox(sigint_size, suite.env, suite.work, rate_limit=False) as sandbox,
             ):
                 results["sigint"] = suite.sigint(sandbox, sigint_size, int(sigint_size * 0.95))
         if images_size and ("images" in scenarios or "recrawl" in scenarios):
