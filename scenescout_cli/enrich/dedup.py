@@ -924,11 +924,11 @@ class DedupIndex:
         features = self._features(event)
         # Most candidates of a block fail on time, place or title. Timed pairs more
         # than TIME_TOLERANCE apart, and a timed record outside a date-only one's local
-        # day, are vetoed here, then pairs of places that do not
-        # agree (one remembered verdict per pair of places), then titles below
-        # TITLE_MATCH where the pair's titles are each one's own title without its
-        # venue's words (see _titles_without_venue), all compared in one rapidfuzz
-        # call. Each is the veto _score would give; the rest go on to the full decision.
+        # day, are vetoed here, then pairs of places that do not agree (one remembered
+        # verdict per pair of places), then titles below TITLE_MATCH where the pair's
+        # titles are each one's own title without its venue's words (see
+        # _titles_without_venue), all compared in one rapidfuzz call. Each is the veto
+        # _score would give; the rest go on to the full decision.
         quick = features.start is not None and not features.date_only
         ts = features.ts
         own_title = features.own_title
@@ -1131,9 +1131,10 @@ def _buckets(f: _Features, *, search: bool) -> Iterable[Hashable]:
         # in its own bucket and the neighbour on the nearer side.
         if (f.start - _EPOCH) % _BUCKET < TIME_TOLERANCE:
             yield hour - 1
+            yield hour
         else:
+            yield hour
             yield hour + 1
-        yield hour
         yield ("day", (f.start - _EPOCH) // _DAY)
         return
     begin, end = _local_day_of(f)
