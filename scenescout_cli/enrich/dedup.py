@@ -904,9 +904,8 @@ class DedupIndex:
         identity = (event.source, event.source_id)
         self._remove(identity)
         features = self._features(event)
-        blocks = list(_blocks(features, search=False))
-        entry = _Entry(key, features, self._places.id_of(features.place), blocks)
-        for block in blocks:
+        entry = _Entry(key, features, self._places.id_of(features.place))
+        for block in _blocks(features, search=False):
             members = self._blocks.get(block)
             if members is None:
                 self._blocks[block] = [entry]
@@ -1052,7 +1051,8 @@ class DedupIndex:
         if old is None:
             return
         self._members[old.key].remove(old)
-        for block in old.blocks:
+        # the blocks it was filed under, found again (features do not change)
+        for block in _blocks(old.features, search=False):
             members = self._blocks.get(block)
             if members is not None:
                 members.remove(old)
@@ -1061,21 +1061,19 @@ class DedupIndex:
 
 
 class _Entry:
-    """One record in the index: its canonical key, features, place id and blocks.
+    """One record in the index: its canonical key, features and place id (its blocks
+    are ``_blocks(features)``, found again when it is removed rather than held).
 
     Compared and hashed by identity (a block's list and the scores of one match hold
     entries themselves, not their (source, source_id), which would be hashed anew at
     every look)."""
 
-    __slots__ = ("blocks", "features", "key", "place_id")
+    __slots__ = ("features", "key", "place_id")
 
-    def __init__(
-        self, key: Hashable, features: _Features, place_id: int, blocks: list[Hashable]
-    ) -> None:
+    def __init__(self, key: Hashable, features: _Features, place_id: int) -> None:
         self.key = key
         self.features = features
         self.place_id = place_id
-        self.blocks = blocks
 
 
 def _blocks(f: _Features, *, search: bool) -> Iterable[Hashable]:
@@ -1086,13 +1084,27 @@ def _blocks(f: _Features, *, search: bool) -> Iterable[Hashable]:
         if search:
             places += [("g", i + di, j + dj) for di, dj in _NEAR_CELLS]
         else:
-            places.append(("g", i, j))
-    places += [("v", key) for key in f.venue_keys]
+            places.append(_cell(i, j))
+    places += _venue_places(f.venue_keys)
     if not places:
         return
     for bucket in _buckets(f, search=search):
         for place in places:
             yield (bucket, place)
+
+
+# The places a record is filed under are shared by the records of one cell or venue (an
+# index of a large city holds ~70,000 block keys).
+
+
+@functools.lru_cache(maxsize=65_536)
+def _cell(i: int, j: int) -> tuple[str, int, int]:
+    return ("g", i, j)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _venue_places(keys: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    return tuple(("v", key) for key in keys)
 
 
 @functools.lru_cache(maxsize=65_536)
