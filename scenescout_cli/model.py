@@ -169,6 +169,22 @@ class Event:
 
 
 _event_values = operator.attrgetter(*(field.name for field in attrs.fields(Event)))
+_EVENT_FIELD_INDEX = {name: i for i, name in enumerate(attrs.fields_dict(Event))}
+
+
+def evolve_event(event: Event, **changes: Any) -> Event:
+    """``attrs.evolve(event, **changes)`` for Event, about twice as fast: ingestion
+    copies each record several times (zone, sanitising, stamping, merging).
+
+    TypeError for a name that is not one of Event's fields, as ``attrs.evolve``.
+    """
+    values = list(_event_values(event))
+    for name, value in changes.items():
+        try:
+            values[_EVENT_FIELD_INDEX[name]] = value
+        except KeyError:
+            raise TypeError(f"Event has no field {name!r}") from None
+    return Event(*values)
 
 
 @attrs.frozen

@@ -67,7 +67,7 @@ from typing import Any, TypeVar
 import attrs
 from rapidfuzz import fuzz, process
 
-from ..model import SOURCES, STATUSES, Event
+from ..model import SOURCES, STATUSES, Event, evolve_event
 
 T = TypeVar("T")
 
@@ -1221,7 +1221,7 @@ def _merge_one(e: Event) -> Event:
     """``merge([e])`` without the sorting and voting (most canonical events have one
     record): the same field policy applied to a single record."""
     price_min, price_max, currency, is_free = _merged_prices((e,))
-    return attrs.evolve(
+    return evolve_event(
         e,
         timezone=e.timezone or None,
         date_tba=e.starts_at is None,
@@ -1259,7 +1259,7 @@ def _merge_many(records: Sequence[Event]) -> Event:
     place = max(ordered, key=lambda e: (_precision(e), -ordered.index(e)))
     described = max(ordered, key=lambda e: (len(e.description or ""), -ordered.index(e)))
     price_min, price_max, currency, is_free = _merged_prices(ordered)
-    return attrs.evolve(
+    return evolve_event(
         first,
         title=_most_common([e.title for e in ordered if e.title]) or first.title,
         starts_at=when.starts_at,

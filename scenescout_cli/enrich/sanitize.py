@@ -1,6 +1,6 @@
 """Sanitisation: provider text and URLs → safe, normalised values.
 
-``sanitize(event)`` returns a new Event (``attrs.evolve``); it never raises and never
+``sanitize(event)`` returns a new Event (``evolve_event``); it never raises and never
 rejects — what cannot be made safe is dropped (None), and validation decides later
 whether the record is still usable. It is idempotent: ``sanitize(sanitize(e)) ==
 sanitize(e)``.
@@ -33,10 +33,9 @@ import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
-import attrs
 import nh3
 
-from ..model import Event
+from ..model import Event, evolve_event
 from .money import currency_code
 
 __all__ = [
@@ -136,7 +135,7 @@ def sanitize(event: Event) -> Event:
         "image_url": clean_url(event.image_url),
     }
     changes = {name: v for name, v in cleaned.items() if v != getattr(event, name)}
-    return attrs.evolve(event, **changes) if changes else event  # clean input: no copy
+    return evolve_event(event, **changes) if changes else event  # clean input: no copy
 
 
 # --------------------------------------------------------------------------- text

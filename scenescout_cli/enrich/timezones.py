@@ -29,10 +29,8 @@ import math
 import zoneinfo
 from typing import TYPE_CHECKING
 
-import attrs
-
 from ..errors import RecordRejected
-from ..model import Event
+from ..model import Event, evolve_event
 
 if TYPE_CHECKING:
     from timezonefinder import TimezoneFinder
@@ -84,7 +82,7 @@ def resolve_zone(event: Event, venue_zone: str | None = None) -> Event:
         return event
     name = venue_zone if venue_zone and _is_zone(venue_zone) else None
     name = name or zone_for(event.lat, event.lon)
-    return attrs.evolve(event, timezone=name) if name else event
+    return evolve_event(event, timezone=name) if name else event
 
 
 def zone(name: str) -> zoneinfo.ZoneInfo:

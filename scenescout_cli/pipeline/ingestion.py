@@ -31,7 +31,7 @@ import trio
 from .. import jsonio
 from ..enrich import resolve_zone, sanitize, validate
 from ..errors import RecordRejected
-from ..model import Event, Reject, Venue
+from ..model import Event, Reject, Venue, evolve_event
 from ..sources.base import SourceAdapter
 from .linking import Linker, Load, Loader
 from .messages import Item, Linked, PageDone, QuerySplit, RawPage, Unchanged
@@ -132,8 +132,8 @@ def normalise_record(
         )
     if isinstance(item, Event):
         if not keep_raw:
-            return attrs.evolve(item, fetched_at=fetched_at, content_hash=content_hash, raw={})
-        return attrs.evolve(item, fetched_at=fetched_at, content_hash=content_hash)
+            return evolve_event(item, fetched_at=fetched_at, content_hash=content_hash, raw={})
+        return evolve_event(item, fetched_at=fetched_at, content_hash=content_hash)
     return attrs.evolve(item, fetched_at=fetched_at)
 
 

@@ -91,7 +91,7 @@ from ..enrich.dedup import (
     merge,
     zone_named,
 )
-from ..model import Event, event_id_for
+from ..model import Event, event_id_for, evolve_event
 
 #: Records held before settled partitions are dropped (each costs a few kB with its
 #: features). About what a dense city (~1,400 records an hour) must hold anyway: the
@@ -310,7 +310,7 @@ class Linker:
         identity = (record.source, record.source_id)
         self.index.add(event_id, record)
         if record.raw:
-            record = attrs.evolve(record, raw={})
+            record = evolve_event(record, raw={})
         self.members.setdefault(event_id, {})[identity] = record
         self.links[identity] = event_id
 

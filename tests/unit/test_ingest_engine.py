@@ -233,3 +233,29 @@ def test_events_and_links_survive_pickling_whole() -> None:
     assert back == linked
     assert back.record.raw == event.raw  # not part of Event's equality
     assert back.raw_json == linked.raw_json
+
+
+def test_evolve_event_is_attrs_evolve_for_every_field() -> None:
+    """The fast copy the engine uses changes exactly the fields named, whichever they are."""
+    import attrs
+
+    from scenescout_cli.model import evolve_event
+
+    event = Event(
+        source="ticketmaster",
+        source_id="vvG1IZ4",
+        title="Night Market",
+        starts_at=dt.datetime(2026, 12, 5, 23, 0, tzinfo=dt.UTC),
+        timezone="America/New_York",
+        tags=("Market",),
+        raw={"id": "vvG1IZ4"},
+    )
+    for field in attrs.fields(Event):
+        value = (field.name, "changed")  # equal to no field's current value
+        changed = evolve_event(event, **{field.name: value})
+        assert changed == attrs.evolve(event, **{field.name: value})
+        assert getattr(changed, field.name) == value
+        others = [f.name for f in attrs.fields(Event) if f.name != field.name]
+        assert [getattr(changed, n) for n in others] == [getattr(event, n) for n in others]
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        evolve_event(event, colour="red")
