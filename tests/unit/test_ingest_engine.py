@@ -259,3 +259,18 @@ def test_evolve_event_is_attrs_evolve_for_every_field() -> None:
         assert [getattr(changed, n) for n in others] == [getattr(event, n) for n in others]
     with pytest.raises(TypeError, match="no field 'colour'"):
         evolve_event(event, colour="red")
+
+
+def test_event_ids_are_uuid5_of_source_and_id() -> None:
+    """Stored events keep their ids across versions: the id is the name-based UUID."""
+    import uuid
+
+    from scenescout_cli.model import _EVENT_NAMESPACE, event_id_for
+
+    for source, source_id in [("ticketmaster", "G5vYZ9f8cQ"), ("meetup", "31200"), ("yelp", "é-ü")]:
+        for n in range(200):
+            expected = uuid.uuid5(_EVENT_NAMESPACE, f"{source}:{source_id}{n}")
+            assert event_id_for(source, f"{source_id}{n}") == expected
+    # one pinned value: a change of namespace or name format would re-key every event
+    pinned = uuid.UUID("28838d08-4bba-5837-af20-5230950dfedc")
+    assert event_id_for("ticketmaster", "G5vYZ9f8cQ") == pinned
