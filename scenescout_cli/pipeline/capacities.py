@@ -2,9 +2,10 @@
 
 Small buffers: back-pressure, not buffering, keeps memory flat however large the city.
 They also bound what an interrupted crawl must drain before it exits (everything
-fetched is stored): about 4 pages here, up to 6 more in ingestion (packed, in the
-engine, and finished: pipeline/ingestion.py's ENGINE_BATCH and ENGINE_AHEAD), 512 + 512
-items and one batch — under two seconds at 100k events (``scenescout bench``).
+fetched is stored): about 4 pages here, up to 8 more in ingestion (packed; in the
+engine, two batches or one and the answer of the last; and the answer being handed on:
+pipeline/ingestion.py's ENGINE_BATCH and ENGINE_AHEAD), 512 + 512 items and one batch —
+under two seconds at 100k events (``scenescout bench``).
 """
 
 #: planner → discovery, per source: queries waiting for that source's fetchers.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -39,9 +40,10 @@ from .stats import RunStats, StageStats
 
 #: Bumped when normalisation changes, so that every record is normalised afresh once.
 NORMALISATION_VERSION = "1"
-#: Engine calls (of up to ENGINE_BATCH pages) finished ahead of the items ingestion
-#: has handed on: the engine works on the next pages while the last ones' items go on.
-ENGINE_AHEAD = 1
+#: Engine answers (of up to ENGINE_BATCH pages) queued ahead of the items ingestion is
+#: handing on. None: the answer waiting to be taken is held by the feeder, and the
+#: engine works on the next batch meanwhile (``_feed_engine``).
+ENGINE_AHEAD = 0
 #: Pages handed to the engine in one call at most (those packed and waiting).
 ENGINE_BATCH = 2
 #: Provider records remembered as "seen in this run" (at least half of them). Repeats
@@ -352,26 +354,44 @@ class _PageState:
     busy_s: float = 0.0
 
 
+#: An engine's answer: the finished outputs of its oldest unanswered batches, oldest
+#: first (each what ``EngineHandle.unpack`` takes), or stored events it needs first.
+Answer = NeedRows | list[Any]
+
+
 class EngineHandle(Protocol):
     """An ``IngestEngine`` reached from the Trio thread (here or in a worker process).
 
-    ``pack`` turns one job into what ``start`` takes a list of, and ``unpack`` what
-    ``start`` or ``resume`` finished with into the ``PageResult``\\ s (a worker's are
-    pickled bytes): both run on the Trio thread, apart from the round trip, so the
-    engine is not kept idle while they work.
+    ``submit`` hands the engine one batch of jobs (each made by ``pack``) and answers
+    with whatever earlier batches finished: a worker keeps working on one batch while
+    the next crosses the pipe, so its answers may lag one batch behind; ``drain``
+    answers once every batch is finished. A ``NeedRows`` (the oldest unfinished batch
+    needs stored events) is answered with ``resume``, which answers in turn — ``drain``
+    says it is part of a drain. ``pack`` and ``unpack`` run on the Trio thread, apart
+    from the round trip, so the engine is not kept idle while they work.
     """
 
     def pack(self, job: PageJob) -> Any: ...
 
-    async def start(self, packed: Sequence[Any]) -> NeedRows | Any: ...
+    async def submit(self, packed: Sequence[Any]) -> Answer: ...
 
-    async def resume(self, loaded: Sequence[tuple[Load, list[Any]]]) -> NeedRows | Any: ...
+    async def resume(
+        self, loaded: Sequence[tuple[Load, list[Any]]], *, drain: bool = False
+    ) -> Answer: ...
+
+    async def drain(self) -> Answer: ...
 
     def unpack(self, finished: Any) -> list[PageResult]: ...
 
 
+def answer_of(result: list[PageResult] | NeedRows) -> Answer:
+    """An ``IngestEngine`` call's result as an ``Answer`` (one batch finished)."""
+    return result if isinstance(result, NeedRows) else [result]
+
+
 class LocalEngine:
-    """The engine on the Trio thread (tests, and machines with one CPU)."""
+    """The engine on the Trio thread (tests, and machines with one CPU): each batch is
+    finished by its own ``submit``, so nothing is left for ``drain``."""
 
     def __init__(self, engine: IngestEngine) -> None:
         self.engine = engine
@@ -379,13 +399,19 @@ class LocalEngine:
     def pack(self, job: PageJob) -> PageJob:
         return job
 
-    async def start(self, packed: Sequence[PageJob]) -> list[PageResult] | NeedRows:
+    async def submit(self, packed: Sequence[PageJob]) -> Answer:
         await trio.lowlevel.checkpoint()
-        return self.engine.start(packed)
+        return answer_of(self.engine.start(packed))
 
-    async def resume(self, loaded: Sequence[tuple[Load, list[Any]]]) -> list[PageResult] | NeedRows:
+    async def resume(
+        self, loaded: Sequence[tuple[Load, list[Any]]], *, drain: bool = False
+    ) -> Answer:
         await trio.lowlevel.checkpoint()
-        return self.engine.resume(loaded)
+        return answer_of(self.engine.resume(loaded))
+
+    async def drain(self) -> Answer:
+        await trio.lowlevel.checkpoint()
+        return []
 
     def unpack(self, finished: list[PageResult]) -> list[PageResult]:
         return finished
@@ -479,18 +505,62 @@ async def _feed_engine(
     loader: Loader | None,
 ) -> None:
     """Jobs through the engine in order — every page already packed in one call, up to
-    ENGINE_BATCH — its requests for stored events answered."""
+    ENGINE_BATCH — its requests for stored events answered. The engine's answers may
+    lag a batch behind (``EngineHandle``): while more pages are waiting, the next batch
+    is handed over before the last one's answer comes back; when none are, the engine
+    is drained, so no finished page waits for the next one to arrive."""
+    #: batches handed to the engine and splits behind them, in order, not yet sent on
+    order: deque[list[RawPage] | QuerySplit] = deque()
+    unanswered = 0  # batches in ``order``
+
+    async def send_on(answer: Answer, *, draining: bool = False) -> None:
+        nonlocal unanswered
+        while isinstance(answer, NeedRows):
+            loaded = []
+            for load in answer.loads:
+                rows = (
+                    await loader(load.start, load.end, date_only=load.date_only)
+                    if loader is not None
+                    else []
+                )
+                loaded.append((load, rows))
+            answer = await engine.resume(loaded, drain=draining)
+        for finished in answer:
+            while isinstance(order[0], QuerySplit):
+                await done.send((order.popleft(), None))
+            batch = order.popleft()
+            assert not isinstance(batch, QuerySplit)
+            unanswered -= 1
+            await done.send((batch, finished))
+        while order and isinstance(order[0], QuerySplit):
+            await done.send((order.popleft(), None))
+
+    async def drain() -> None:
+        while unanswered:
+            answer = await engine.drain()
+            if not answer:
+                raise RuntimeError("the ingestion engine drained with batches unanswered")
+            await send_on(answer, draining=True)
+
     async with jobs, done:
         held: tuple[RawPage | QuerySplit, Any] | None = None
         while True:
             if held is None:
                 try:
-                    held = await jobs.receive()
+                    held = jobs.receive_nowait()
+                except trio.WouldBlock:
+                    await drain()  # nothing to overlap with: let the finished pages go on
+                    try:
+                        held = await jobs.receive()
+                    except trio.EndOfChannel:
+                        break
                 except trio.EndOfChannel:
-                    return
+                    break
             if isinstance(held[0], QuerySplit):
-                await done.send((held[0], None))
+                order.append(held[0])
                 held = None
+                if not unanswered:
+                    await send_on([])
                 continue
             batch: list[tuple[RawPage | QuerySplit, Any]] = [held]
             held = None
@@ -503,19 +573,10 @@ async def _feed_engine(
                     held = more  # after this batch, in order
                     break
                 batch.append(more)
-            finished = await engine.start([job for _, job in batch])
-            while isinstance(finished, NeedRows):
-                loaded = []
-                for load in finished.loads:
-                    rows = (
-                        await loader(load.start, load.end, date_only=load.date_only)
-                        if loader is not None
-                        else []
-                    )
-                    loaded.append((load, rows))
-                finished = await engine.resume(loaded)
-            pages = [page for page, _ in batch if isinstance(page, RawPage)]
-            await done.send((pages, finished))
+            order.append([page for page, _ in batch if isinstance(page, RawPage)])
+            unanswered += 1
+            await send_on(await engine.submit([job for _, job in batch]))
+        await drain()
 
 
 def _known_of(

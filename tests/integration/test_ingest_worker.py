@@ -51,17 +51,24 @@ async def _all(
     """The items of ``pages`` through ``engine``, ``per_call`` pages per call;
     ``packed``: each page's records as discovery sends them (``PackedRecords``)."""
     items: list[Any] = []
+    outputs: list[Any] = []
     for first in range(0, len(pages), per_call):
         jobs = [
             PageJob("ticketmaster", PackedRecords.pack(records) if packed else records, NOW)
             for records in pages[first : first + per_call]
         ]
-        finished = await engine.start([engine.pack(job) for job in jobs])
-        while isinstance(finished, NeedRows):
-            finished = await engine.resume([(load, []) for load in finished.loads])
-        results = engine.unpack(finished)
-        assert len(results) == len(jobs)
-        for result in results:
+        answer = await engine.submit([engine.pack(job) for job in jobs])
+        while isinstance(answer, NeedRows):
+            answer = await engine.resume([(load, []) for load in answer.loads])
+        outputs += answer
+    answer = await engine.drain()
+    while isinstance(answer, NeedRows):
+        answer = await engine.resume([(load, []) for load in answer.loads], drain=True)
+    outputs += answer
+    # one output a call, in order, whatever the lag
+    assert len(outputs) == -(-len(pages) // per_call)
+    for finished in outputs:
+        for result in engine.unpack(finished):
             assert isinstance(result, PageResult)
             items += result.items
     return items
@@ -141,3 +148,41 @@ def _imported(name: str) -> bool:
     import sys
 
     return name in sys.modules
+
+
+async def test_the_worker_answers_at_most_a_batch_late_and_drains_the_rest() -> None:
+    """Each submit returns once every earlier batch is finished — the newest is worked
+    on while the caller deals with the answer — and drain returns what is left."""
+    adapters = {"ticketmaster": TicketmasterSource("test-key")}
+    records = _records(80)
+    pages = [records[i : i + 20] for i in range(0, 80, 20)]
+    answered: list[int] = []
+    async with open_engine_process(adapters, fresh=True) as engine:
+        for page in pages:
+            answer = await engine.submit([engine.pack(PageJob("ticketmaster", page, NOW))])
+            assert not isinstance(answer, NeedRows)  # fresh: nothing stored to ask for
+            answered.append(len(answer))
+        rest = await engine.drain()
+        assert not isinstance(rest, NeedRows)
+        assert await engine.drain() == []  # nothing left
+    # after the k-th submit, at least k - 1 batches have come back
+    assert all(sum(answered[: k + 1]) >= k for k in range(len(pages)))
+    assert sum(answered) + len(rest) == len(pages)
+
+
+class _Exploding(TicketmasterSource):
+    """An adapter with a bug: a RuntimeError (not a reject) on the record "boom"."""
+
+    def normalise(self, record: dict[str, Any], fetched_at: dt.datetime) -> Any:
+        if record.get("id") == "boom":
+            raise RuntimeError("boom: a bug in the adapter")
+        return super().normalise(record, fetched_at)
+
+
+async def test_a_bug_in_the_engines_thread_is_raised_as_itself() -> None:
+    records = _records(10)
+    async with open_engine_process({"ticketmaster": _Exploding("test-key")}) as engine:
+        with trio.fail_after(60), pytest.raises(RuntimeError, match="a bug in the adapter"):
+            await _all(engine, [[*records[:5], {"id": "boom"}]])
+        with trio.fail_after(60), pytest.raises(RuntimeError, match="a bug in the adapter"):
+            await engine.drain()  # the engine stopped: every later call says why

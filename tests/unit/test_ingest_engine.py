@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Any, ClassVar
 
 import pytest
+import trio
 
 from scenescout_cli.model import Event, Reject
 from scenescout_cli.pipeline.ingestion import (
     IngestEngine,
+    LocalEngine,
     NeedRows,
     PageJob,
     PageResult,
@@ -181,9 +184,9 @@ async def test_one_cpu_keeps_the_engine_on_the_trio_thread() -> None:
         adapters = {"listed": ListedAdapter(records)}
         async with open_ingest_engine(adapters, fresh=True, cpus=1) as engine:
             assert isinstance(engine, LocalEngine)
-            [result] = engine.unpack(
-                await engine.start([engine.pack(PageJob("listed", [{"n": 0}], NOW))])
-            )
+            [finished] = await engine.submit([engine.pack(PageJob("listed", [{"n": 0}], NOW))])
+            [result] = engine.unpack(finished)
+            assert await engine.drain() == []  # each batch is answered by its own call
             assert [type(i).__name__ for i in result.items] == ["Linked"]
     finally:
         gc.set_threshold(*thresholds)
@@ -274,3 +277,112 @@ def test_event_ids_are_uuid5_of_source_and_id() -> None:
     # one pinned value: a change of namespace or name format would re-key every event
     pinned = uuid.UUID("28838d08-4bba-5837-af20-5230950dfedc")
     assert event_id_for("ticketmaster", "G5vYZ9f8cQ") == pinned
+
+
+class LaggingEngine:
+    """An ``EngineHandle`` whose answers come one batch late, as a worker's may: each
+    batch is finished only when the next is submitted (or on ``drain``). NeedRows
+    interrupt as they come; ``calls`` records the protocol as the feeder used it."""
+
+    def __init__(self, engine: IngestEngine) -> None:
+        self.engine = engine
+        self.waiting: list[list[PageJob]] = []
+        self.finished: list[list[PageResult]] = []
+        self.calls: list[str] = []
+
+    def pack(self, job: PageJob) -> PageJob:
+        return job
+
+    def _work(self, result: list[PageResult] | NeedRows, keep: int) -> Any:
+        while True:
+            if isinstance(result, NeedRows):
+                return result
+            if result:
+                self.finished.append(result)
+            if len(self.waiting) <= keep:
+                done, self.finished = self.finished, []
+                return done
+            result = self.engine.start(self.waiting.pop(0))
+
+    async def submit(self, packed: list[PageJob]) -> Any:
+        self.calls.append("submit")
+        self.waiting.append(list(packed))
+        return self._work([], keep=1)
+
+    async def resume(self, loaded: Any, *, drain: bool = False) -> Any:
+        self.calls.append("resume")
+        return self._work(self.engine.resume(loaded), keep=0 if drain else 1)
+
+    async def drain(self) -> Any:
+        self.calls.append("drain")
+        return self._work([], keep=0)
+
+    def unpack(self, finished: list[PageResult]) -> list[PageResult]:
+        return finished
+
+
+@pytest.mark.parametrize("lagging", [False, True])
+async def test_ingestion_hands_on_pages_and_splits_in_order_however_late_the_answers(
+    lagging: bool,
+) -> None:
+    """Items leave ingestion page by page in the order the pages came, each page's
+    PageDone after its items and every QuerySplit in its place — the same items whether
+    the engine answers each batch at once or a batch late, with stored events loaded
+    as it asks."""
+    from scenescout_cli.model import Area, Query, Window
+    from scenescout_cli.pipeline import ingestion
+    from scenescout_cli.pipeline.messages import PageDone, QuerySplit, RawPage
+    from scenescout_cli.pipeline.stats import RunStats
+
+    records = crawl_order(400, days=3)
+    adapter = ListedAdapter(records)
+    store = FakeStore(lag=0)
+    window = Window(NOW, NOW + dt.timedelta(days=3))
+    inbound: list[RawPage | QuerySplit] = []
+    for number, page in enumerate(_pages(len(records), 25)):
+        query = Query("listed", Area(40.7, -74.0, 5.0), window, target=f"q{number // 4}")
+        inbound.append(RawPage("listed", query, number % 4, page, NOW))
+        if number % 3 == 2:
+            inbound.append(QuerySplit(f"split-after-{number}"))
+
+    linker = Linker(lazy=True)
+    inner = IngestEngine({"listed": adapter}, linker)
+    engine = LaggingEngine(inner) if lagging else LocalEngine(inner)
+    stats = RunStats(city="nyc")
+    pages_send, pages_recv = trio.open_memory_channel[RawPage | QuerySplit](len(inbound))
+    out_send, out_recv = trio.open_memory_channel[Any](10_000)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            functools.partial(ingestion.ingest, engine=engine, loader=store.load),
+            {"listed": adapter},
+            pages_recv,
+            out_send,
+            stats,
+        )
+        async with pages_send:
+            for message in inbound:
+                await pages_send.send(message)
+    items = [item async for item in out_recv]
+
+    expected: list[Any] = []
+    for message in inbound:
+        if isinstance(message, QuerySplit):
+            expected.append(("split", message.query_key))
+        else:
+            expected += [("record", r["n"]) for r in message.records]
+            expected.append(("done", message.query.key, message.page_number + 1))
+    number_of = {r.source_id: n for n, r in enumerate(records)}
+    got = [
+        ("split", i.query_key)
+        if isinstance(i, QuerySplit)
+        else ("done", i.query_key, i.pages)
+        if isinstance(i, PageDone)
+        else ("record", number_of[i.record.source_id])
+        for i in items
+    ]
+    assert got == expected
+    assert store.loads  # stored events were asked for, and answered
+    if lagging:
+        assert isinstance(engine, LaggingEngine)
+        assert "drain" in engine.calls
+        assert "resume" in engine.calls

@@ -362,9 +362,10 @@ async def test_a_forgotten_repeat_is_linked_again_to_the_same_event(
 def test_everything_in_flight_fits_inside_the_linkers_settling_time() -> None:
     """The Linker drops a partition only after SETTLE_AFTER links nobody came near it,
     trusting it is committed by then: every record linked and not yet committed must
-    be fewer, with a margin. Linked, in ingestion: the engine's call (or its answer
-    waiting for room), ENGINE_AHEAD answers queued, and the answer whose items are
-    being handed on — each of ENGINE_BATCH pages of up to the largest provider page.
+    be fewer, with a margin. Linked, in ingestion: the batch the engine is working on,
+    the answer the feeder holds waiting for room, ENGINE_AHEAD answers queued, and the
+    answer whose items are being handed on — each of ENGINE_BATCH pages of up to the
+    largest provider page.
     Then the two channels, processing's batch and storage's batch."""
     from scenescout_cli.pipeline import ingestion, processing
     from scenescout_cli.pipeline.linking import SETTLE_AFTER
@@ -372,7 +373,7 @@ def test_everything_in_flight_fits_inside_the_linkers_settling_time() -> None:
 
     # Eventbrite's pages hold 50, Google's 20
     largest_page = max(ticketmaster.MAX_PAGE_SIZE, meetup.MAX_PAGE_SIZE, yelp.MAX_PAGE_SIZE, 50)
-    pages = ingestion.ENGINE_BATCH * (ingestion.ENGINE_AHEAD + 2)
+    pages = ingestion.ENGINE_BATCH * (ingestion.ENGINE_AHEAD + 3)
     in_flight = (
         pages * largest_page
         + capacities.EVENTS
