@@ -234,6 +234,7 @@ class Linker:
         self._by_partition: dict[Partition, set[uuid.UUID]] = {}
         self._loaded: set[Partition] = set()
         self._fresh = fresh
+        self._last_reach: tuple[Event, list[Partition]] | None = None
         self._dropped: set[Partition] = set()
         self._touched: dict[Partition, int] = {}
         self._links_made = 0
@@ -247,6 +248,13 @@ class Linker:
         """Canonical events held in memory."""
         return len(self.members)
 
+    def _reach_of(self, record: Event) -> list[Partition]:
+        """``_reach(record)``, kept for the last record: ``wanted`` and ``link`` both
+        need it, one after the other."""
+        if self._last_reach is None or self._last_reach[0] is not record:
+            self._last_reach = (record, _reach(record))
+        return self._last_reach[1]
+
     @property
     def resident(self) -> int:
         """Provider records held in memory."""
@@ -259,7 +267,7 @@ class Linker:
             return []
         missing = [
             p
-            for p in _reach(record)
+            for p in self._reach_of(record)
             if p not in self._loaded and (not self._fresh or p in self._dropped)
         ]
         loads: list[Load] = []
@@ -348,7 +356,7 @@ class Linker:
         if self._bounded:
             home = _home(merged.starts_at, members)
             self._place(event_id, home)
-            for partition in _reach(record):
+            for partition in self._reach_of(record):
                 self._touched[partition] = self._links_made
             self._touched[home] = self._links_made
             if len(self.links) > self._resident_limit and self._links_made >= self._next_eviction:
