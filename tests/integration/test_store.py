@@ -6,6 +6,7 @@ import datetime as dt
 import subprocess
 from pathlib import Path
 
+import attrs
 import pytest
 
 from scenescout_cli.config import load_settings
@@ -71,6 +72,38 @@ async def test_batches_upsert_idempotently(database_url: str) -> None:
         assert sources == (2,)
         # batches commit asynchronously; the setting does not outlive their transaction
         assert await store.fetch_all("SHOW synchronous_commit") == [("on",)]
+
+
+async def test_a_large_raw_payload_is_stored_whole_and_compressed(database_url: str) -> None:
+    """The batch table keeps payloads uncompressed (a row under 8 kB stays whole);
+    event_sources still stores them compressed, and exactly as sent."""
+    settings = load_settings(
+        {"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"}
+    )
+    # about 4 kB of JSON, as a Ticketmaster event with its images and classifications
+    images = [
+        {
+            "ratio": "16_9",
+            "url": f"https://s1.ticketm.net/dam/a/{n:03d}/RETINA_PORTRAIT_16_9.jpg",
+            "width": 640 + n,
+            "height": 360,
+            "fallback": False,
+        }
+        for n in range(24)
+    ]
+    raw = {"id": "vvG1fZ9abc", "name": "Night Market", "images": images}
+    async with open_store(settings) as store:
+        event = attrs.evolve(_event("big"), raw=raw)
+        await store.write_batch(None, "nyc", Batch(events=[Link.alone(event)]))
+        [(stored, method)] = await store.fetch_all(
+            "SELECT raw, pg_column_compression(raw) FROM event_sources WHERE source_id = 'big'"
+        )
+        assert stored == raw
+        assert method == "pglz"
+        options = await store.fetch_all(
+            "SELECT reloptions FROM pg_class WHERE relname = '_batch_events'"
+        )
+        assert options == [(["toast_tuple_target=8160"],)]
 
 
 async def test_a_changed_event_moves_updated_at_and_rejects_are_kept(database_url: str) -> None:
