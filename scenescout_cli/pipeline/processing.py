@@ -34,7 +34,7 @@ from ..enrich.geocode import GeocodeResult, GeocodeService, address_of
 from ..enrich.images import ImageError, process_image
 from ..enrich.quality import quality_score
 from ..errors import ScenescoutError
-from ..model import Event
+from ..model import Event, evolve_event
 from ..workers import JobFailed, WorkerPool
 from .messages import ImageDone, Item, Linked
 from .stats import RunStats
@@ -172,7 +172,7 @@ async def _enrich(batch: list[Item], enricher: Enricher, stage: Any) -> list[Ite
         score = quality_score(
             event, sources=item.sources, has_image=event.image_url is not None, category=category
         )
-        merged = attrs.evolve(event, category=category, quality_score=score)
+        merged = evolve_event(event, category=category, quality_score=score)
         out.append(attrs.evolve(item, merged=merged))
     return out
 
@@ -184,7 +184,7 @@ async def _place(event: Event, enricher: Enricher) -> Event:
     known = enricher.venues.get(venue_key(event.venue_name))
     if known is not None:
         enricher.stats.from_venue += 1
-        return attrs.evolve(event, lat=known[0], lon=known[1])
+        return evolve_event(event, lat=known[0], lon=known[1])
     address = address_of(event)
     if enricher.geocoder is None or address is None:
         return event
@@ -196,7 +196,7 @@ async def _place(event: Event, enricher: Enricher) -> Event:
     if result is None:
         return event
     enricher.stats.geocoded += 1
-    return attrs.evolve(event, lat=result.lat, lon=result.lon)
+    return evolve_event(event, lat=result.lat, lon=result.lon)
 
 
 async def _queue_image(
