@@ -41,8 +41,8 @@ from .stats import RunStats, StageStats
 #: Bumped when normalisation changes, so that every record is normalised afresh once.
 NORMALISATION_VERSION = "1"
 #: Engine answers (of up to ENGINE_BATCH pages) queued ahead of the items ingestion is
-#: handing on. None: the answer waiting to be taken is held by the feeder, and the
-#: engine works on the next batch meanwhile (``_feed_engine``).
+#: handing on. Zero: the feeder holds the next answer until it is taken, while the
+#: engine works on the batch after it (``_feed_engine``).
 ENGINE_AHEAD = 0
 #: Pages handed to the engine in one call at most (those packed and waiting).
 ENGINE_BATCH = 2
