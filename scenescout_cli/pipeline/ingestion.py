@@ -509,12 +509,11 @@ async def _feed_engine(
     lag a batch behind (``EngineHandle``): while more pages are waiting, the next batch
     is handed over before the last one's answer comes back; when none are, the engine
     is drained, so no finished page waits for the next one to arrive."""
-    #: batches handed to the engine and splits behind them, in order, not yet sent on
+    #: batches handed to the engine and the splits that came after them, in order, not
+    #: yet sent on; empty, or a batch first (a split with no batch before it goes on)
     order: deque[list[RawPage] | QuerySplit] = deque()
-    unanswered = 0  # batches in ``order``
 
     async def send_on(answer: Answer, *, draining: bool = False) -> None:
-        nonlocal unanswered
         while isinstance(answer, NeedRows):
             loaded = []
             for load in answer.loads:
@@ -526,17 +525,14 @@ async def _feed_engine(
                 loaded.append((load, rows))
             answer = await engine.resume(loaded, drain=draining)
         for finished in answer:
-            while isinstance(order[0], QuerySplit):
-                await done.send((order.popleft(), None))
             batch = order.popleft()
-            assert not isinstance(batch, QuerySplit)
-            unanswered -= 1
+            assert not isinstance(batch, QuerySplit)  # a batch is always first
             await done.send((batch, finished))
-        while order and isinstance(order[0], QuerySplit):
-            await done.send((order.popleft(), None))
+            while order and isinstance(order[0], QuerySplit):
+                await done.send((order.popleft(), None))
 
     async def drain() -> None:
-        while unanswered:
+        while order:
             answer = await engine.drain()
             if not answer:
                 raise RuntimeError("the ingestion engine drained with batches unanswered")
@@ -557,10 +553,11 @@ async def _feed_engine(
                 except trio.EndOfChannel:
                     break
             if isinstance(held[0], QuerySplit):
-                order.append(held[0])
+                if order:
+                    order.append(held[0])  # behind unanswered batches
+                else:
+                    await done.send((held[0], None))
                 held = None
-                if not unanswered:
-                    await send_on([])
                 continue
             batch: list[tuple[RawPage | QuerySplit, Any]] = [held]
             held = None
@@ -574,7 +571,6 @@ async def _feed_engine(
                     break
                 batch.append(more)
             order.append([page for page, _ in batch if isinstance(page, RawPage)])
-            unanswered += 1
             await send_on(await engine.submit([job for _, job in batch]))
         await drain()
 
