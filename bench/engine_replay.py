@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from scenescout_cli import benchmark
+from scenescout_cli.pipeline import ingest_worker
 from scenescout_cli.pipeline.ingestion import IngestEngine, NeedRows, PageJob
 from scenescout_cli.pipeline.linking import Linker
 from scenescout_cli.pipeline.messages import Linked
@@ -67,7 +68,6 @@ def record(out: Path, *, events: int, seconds: float | None) -> int:
 def _crawl_recording(out: Path, cli_args: list[str]) -> None:
     """In the crawl's process: the CLI, with every packed page job also written to ``out``."""
     from scenescout_cli.cli import main
-    from scenescout_cli.pipeline import ingest_worker
 
     sink = out.open("wb")
     process_pack = ingest_worker.ProcessEngine.pack
@@ -103,6 +103,7 @@ def jobs(path: Path) -> Iterator[PageJob]:
 
 def replay(path: Path, *, pages: int | None, decisions: Path | None) -> dict[str, Any]:
     """The recorded pages through a fresh engine; its figures."""
+    ingest_worker.tune_gc(engine=True)  # the collector as the engine's process sets it
     engine = IngestEngine(
         {"ticketmaster": TicketmasterSource("replay")},
         Linker(lazy=True, fresh=True),

@@ -239,8 +239,8 @@ def crawl(
 
     Exit 0 ok, 1 partial, 2 bad usage, 3 locked, 4 no database, 130 interrupted.
     """
-    from .pipeline import CrawlOptions
-    from .pipeline import crawl as run_crawl
+    from .pipeline.run import CrawlOptions
+    from .pipeline.run import crawl as run_crawl
     from .sources.registry import KNOWN_SOURCES
 
     settings = _settings_or_exit(database_url=db)

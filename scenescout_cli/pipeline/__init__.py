@@ -1,6 +1,7 @@
-"""The crawl pipeline: planner → discovery → ingestion → processing → storage."""
+"""The crawl pipeline: planner → discovery → ingestion → processing → storage.
 
-from .run import EXIT_CODES, CrawlOptions, CrawlResult, crawl
-from .stats import RunStats
-
-__all__ = ["EXIT_CODES", "CrawlOptions", "CrawlResult", "RunStats", "crawl"]
+The crawl itself is ``pipeline.run.crawl``. This package imports nothing on its own:
+the worker processes import only the stages they run (ingestion's engine, for one,
+needs neither the database nor HTTP), and each interpreter's start-up is CPU taken
+from the crawl.
+"""

@@ -137,6 +137,18 @@ async def test_a_process_started_ahead_is_warm_and_is_the_one_the_engine_lives_i
     assert not (_workers() & started)
 
 
+async def test_the_engines_process_imports_neither_the_database_nor_http() -> None:
+    """The engine's process imports only what the engine runs: each module more is CPU
+    taken from the crawl's start-up, when three interpreters start at once."""
+    async with start_engine_process(cpus=2) as process:
+        assert process is not None
+        with trio.fail_after(60):
+            await process.ready.wait()
+        assert await process.call(_imported, "scenescout_cli.sources.ticketmaster")
+        for name in ("psycopg", "httpx", "PIL", "rich", "scenescout_cli.pipeline.run"):
+            assert not await process.call(_imported, name), name
+
+
 async def test_on_one_cpu_no_process_is_started() -> None:
     async with start_engine_process(cpus=1) as process:
         assert process is None
