@@ -45,7 +45,7 @@ def test_the_benchmark_suite_runs_at_its_smallest_size(tmp_path: Path) -> None:
     [run] = results["throughput"]
     assert run["status"] == "succeeded"
     assert run["events"] > 1000
-    assert run["floor_events"] > 1000
+    assert run["floor_records"] > 1000
     assert run["ratio_to_floor"] > 0
     assert run["peak_rss_mib"] > 0
     assert run["requests"] > 0

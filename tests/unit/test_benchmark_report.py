@@ -1,0 +1,78 @@
+"""The benchmark's report: how a throughput run is compared with the floor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scenescout_cli import benchmark
+
+
+def test_the_floor_is_compared_in_records_the_pages_hold_not_events_stored() -> None:
+    """A crawl that fetched 1,500 records in 3 s (storing 1,000 events: the rest were
+    repeats of overlapping queries) against a floor that fetched the same 1,500 in 1.5 s
+    is at half the floor, not at a third."""
+    ratio, crawl_rate, floor_rate = benchmark.floor_ratio(1_500, 3.0, 1_500, 1.5)
+    assert (ratio, crawl_rate, floor_rate) == (0.5, 500.0, 1_000.0)
+
+
+@pytest.mark.parametrize(("records", "seconds"), [(None, None), (0, 1.0), (1_500, 0.0)])
+def test_without_a_floor_there_is_no_ratio(records: int | None, seconds: float | None) -> None:
+    ratio, crawl_rate, floor_rate = benchmark.floor_ratio(1_500, 3.0, records, seconds)
+    assert (ratio, crawl_rate, floor_rate) == (None, 500.0, None)
+
+
+def _run(ratio: float | None, error: str | None = None) -> dict[str, Any]:
+    return {
+        "size": 1_000_000,
+        "status": "succeeded",
+        "events": 954_864,
+        "records": 1_432_660,
+        "crawl_seconds": 719.07,
+        "start_up_s": 0.66,
+        "in_run_s": 717.567,
+        "shut_down_s": 0.84,
+        "crawl_records_per_s": 1_992.4,
+        "crawl_events_per_s": 1_327.9,
+        "floor_records_per_s": 4_056.8 if ratio is not None else None,
+        "floor_error": error,
+        "ratio_to_floor": ratio,
+        "peak_rss_mib": 371.7,
+        "requests": 11_145,
+        "waits_on": "ingest",
+        "fetch_s": 336.2,
+        "stages": {},
+        "depths": {},
+    }
+
+
+def test_a_throughput_target_reports_both_rates_and_the_distance() -> None:
+    [row] = benchmark.targets({"throughput": [_run(0.491)]})
+    assert row["met"] is False
+    assert row["measured"] == ("0.491 (1,992.4 vs 4,056.8 records/s; 1,327.9 events/s stored)")
+    assert row["distance"].startswith("short by 0.009")
+    [met] = benchmark.targets({"throughput": [_run(0.5)]})
+    assert met["met"] is True
+
+
+def test_a_run_without_a_floor_says_why() -> None:
+    [row] = benchmark.targets({"throughput": [_run(None, "the floor got HTTP 429")]})
+    assert row["met"] is False
+    assert row["distance"] == "no floor: the floor got HTTP 429"
+
+
+def test_the_markdown_table_shows_records_and_events() -> None:
+    results = {
+        "machine": {"cpus": 2, "python": "3.11.7"},
+        "when": "2026-11-29T15:00:00+00:00",
+        "commit": "abc1234",
+        "throughput": [_run(0.491)],
+    }
+    results["targets"] = benchmark.targets(results)
+    text = benchmark.render_markdown(results)
+    assert (
+        "| 954,864 | 1,432,660 | succeeded | 719.07 | 0.66 / 717.567 / 0.84 | 1,992.4 | "
+        "4,056.8 | 0.491 | 1,327.9 | 371.7 | 11145 | ingest |"
+    ) in text
+    assert "records fetched per second" in text
