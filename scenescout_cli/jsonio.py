@@ -57,37 +57,58 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
+#: orjson's options for ``dumps(value, sort_keys=True)``
+_CANONICAL = orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS
+
+
 @attrs.frozen
 class PackedRecords(Sequence[dict[str, Any]]):
-    """A page's records as one JSON array of bytes: what crosses from discovery to
-    ingestion (and to its worker process) instead of thousands of dicts.
+    """A page's records packed: what crosses from discovery to ingestion (and to its
+    worker process) instead of thousands of dicts.
 
-    A Sequence: iterating or indexing unpacks the whole page (do it once). Records
-    that JSON cannot carry back exactly (NaN, integers beyond 64 bits: pages the
-    standard library's fallback parsed) are pickled instead — nothing is changed.
+    Each record is its canonical JSON as bytes (``texts``): ``dumps(record,
+    sort_keys=True)``, the text ingestion hashes and stores. Writing it while packing
+    costs the packer little more than writing the page, and spares the engine — the
+    crawl's bottleneck — from writing it again (``with_texts``). Records that JSON
+    cannot carry back exactly (NaN, integers beyond 64 bits: pages the standard
+    library's fallback parsed) are pickled instead (``blob``) — nothing is changed.
+
+    A Sequence: iterating or indexing parses the whole page (do it once).
     """
 
-    blob: bytes = attrs.field(repr=False)
     #: how many records (``len``)
     size: int
-    pickled: bool = False
+    texts: tuple[bytes, ...] = attrs.field(default=(), repr=False)
+    #: the records pickled, when they are not exactly JSON (``texts`` is empty)
+    blob: bytes | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def pack(cls, records: Sequence[dict[str, Any]], *, exact_json: bool = True) -> PackedRecords:
         """``exact_json``: the records came from ``loads_exact`` reporting True."""
         if exact_json:
             try:
-                return cls(orjson.dumps(records), len(records))
+                return cls(len(records), tuple(orjson.dumps(r, option=_CANONICAL) for r in records))
             except TypeError:
                 pass  # a value orjson cannot write: keep it as it is
-        return cls(pickle.dumps(list(records), pickle.HIGHEST_PROTOCOL), len(records), True)
+        return cls(len(records), blob=pickle.dumps(list(records), pickle.HIGHEST_PROTOCOL))
+
+    @property
+    def pickled(self) -> bool:
+        return self.blob is not None
 
     def unpack(self) -> list[dict[str, Any]]:
         """The records, parsed afresh on each call."""
-        if self.pickled:
+        if self.blob is not None:
             records: list[dict[str, Any]] = pickle.loads(self.blob)
             return records
-        return orjson.loads(self.blob)  # type: ignore[no-any-return]
+        return [orjson.loads(text) for text in self.texts]
+
+    def with_texts(self) -> Iterator[tuple[dict[str, Any], bytes | None]]:
+        """Each record parsed afresh, with its canonical JSON (UTF-8), or None when the
+        records were pickled (the caller writes it)."""
+        if self.blob is not None:
+            return ((record, None) for record in self.unpack())
+        return ((orjson.loads(text), text) for text in self.texts)
 
     def __len__(self) -> int:
         return self.size
@@ -111,7 +132,7 @@ def _default(value: Any) -> str:
 
 def dumps(value: Any, *, sort_keys: bool = False) -> str:
     """JSON text, compact and not ASCII-escaped; dates as ISO 8601, other types as str."""
-    option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    option = _CANONICAL if sort_keys else orjson.OPT_NON_STR_KEYS
     try:
         return orjson.dumps(value, default=_default, option=option).decode()
     except TypeError:  # an integer beyond 64 bits, or a key orjson cannot sort

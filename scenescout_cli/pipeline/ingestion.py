@@ -83,7 +83,8 @@ class RecentKeys:
 
 def canonical_json(record: dict[str, Any]) -> str:
     """A provider record as JSON text with its keys sorted: what ``content_hash``
-    hashes, and fit to store (the raw payload's column is jsonb)."""
+    hashes, and fit to store (the raw payload's column is jsonb). A packed page
+    carries its records' already (``jsonio.PackedRecords.with_texts``)."""
     return jsonio.dumps(record, sort_keys=True)
 
 
@@ -245,21 +246,33 @@ class IngestEngine:
         began = time.perf_counter()
         adapter = self.adapters[job.source]
         state = _PageState()
-        for record in job.records:
-            state.slots.append(self._normalise(adapter, record, job, state))
+        records = job.records
+        pairs = (
+            records.with_texts()
+            if isinstance(records, jsonio.PackedRecords)
+            else ((record, None) for record in records)
+        )
+        for record, text in pairs:
+            state.slots.append(self._normalise(adapter, record, text, job, state))
         self._page = state
         state.busy_s += time.perf_counter() - began
         return self._link_from_here()
 
     def _normalise(
-        self, adapter: SourceAdapter, record: dict[str, Any], job: PageJob, state: _PageState
+        self,
+        adapter: SourceAdapter,
+        record: dict[str, Any],
+        packed_text: bytes | None,
+        job: PageJob,
+        state: _PageState,
     ) -> Item | Event | None:
+        """``packed_text``: the record's ``canonical_json`` as packed, or None."""
         source_id = _safe_id(adapter, record)
         seen = self.seen
         if source_id is not None and (adapter.name, source_id) in seen:
             state.repeats += 1  # overlapping queries: checked before any work
             return None
-        text = canonical_json(record)
+        text = packed_text.decode() if packed_text is not None else canonical_json(record)
         digest = content_hash(record, text=text)
         if source_id is not None and job.known and job.known.get(source_id) == digest:
             seen.add((adapter.name, source_id))

@@ -76,7 +76,8 @@ async def _all(
 
 def _essence(item: Any) -> Any:
     if isinstance(item, Linked):
-        return ("linked", item.record.source_id, item.event_id, item.merged.title, item.sources)
+        record = item.record
+        return ("linked", record.source_id, record.content_hash, item.event_id, item.sources)
     return (type(item).__name__, getattr(item, "source_id", None))
 
 

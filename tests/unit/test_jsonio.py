@@ -60,6 +60,26 @@ def test_packed_records_round_trip_as_json() -> None:
     assert packed.unpack() is not packed.unpack()  # parsed afresh: callers may mutate
 
 
+def test_packed_records_carry_each_records_canonical_json() -> None:
+    """What ingestion would write for each record (keys sorted, compact, not
+    ASCII-escaped) is written once, while packing, and comes with the record."""
+    records = [
+        {"name": "Café Wha?", "id": "a", "dates": {"start": {"localDate": "2026-12-01"}}},
+        {"z": 1.5, "a": [True, None, {"y": 2, "b": 3}], "id": "b"},
+    ]
+    packed = jsonio.PackedRecords.pack(records)
+    pairs = list(packed.with_texts())
+    assert [record for record, _ in pairs] == records
+    assert [text for _, text in pairs] == [
+        jsonio.dumps(record, sort_keys=True).encode() for record in records
+    ]
+    assert pairs[0][1] is not None
+    assert pairs[0][1].startswith(b'{"dates":')
+    nan, _ = jsonio.loads_exact(b'[{"id": "c", "lat": NaN}]')
+    [(record, text)] = jsonio.PackedRecords.pack(nan, exact_json=False).with_texts()
+    assert (record["id"], text) == ("c", None)  # pickled: the caller writes it
+
+
 def test_packed_records_keep_what_json_cannot_carry_back() -> None:
     """A page the fallback parser read (NaN) or an integer beyond 64 bits is pickled,
     so the engine sees exactly the values the adapter saw."""
