@@ -428,10 +428,16 @@ def test_far_apart_places_are_decided_as_the_full_place_test_decides_them() -> N
     ]
     agreed = 0
     for name_a, name_b in itertools.product(names, repeat=2):
-        for north in (0.0, 0.001, 0.012, 0.09, 0.3):  # 0 m, 111 m, 1.3 km, 10 km, 33 km
+        # 0 m, 111 m, 1.3 km, 10 km, 33 km, and b without coordinates
+        for north in (0.0, 0.001, 0.012, 0.09, 0.3, None):
             a = _features(event(venue_name=name_a or None, address="1 Main St"))
             b = _features(
-                other(venue_name=name_b or None, lat=40.7505 + north, address="1 Main St")
+                other(
+                    venue_name=name_b or None,
+                    lat=None if north is None else 40.7505 + north,
+                    lon=None if north is None else MSG[1],
+                    address="1 Main St",
+                )
             )
             distance = _distance(a, b)
             expected = (
