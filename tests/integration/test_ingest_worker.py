@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -148,6 +149,32 @@ async def test_the_engines_process_imports_neither_the_database_nor_http() -> No
         assert await process.call(_imported, "scenescout_cli.sources.ticketmaster")
         for name in ("psycopg", "httpx", "PIL", "rich", "scenescout_cli.pipeline.run"):
             assert not await process.call(_imported, name), name
+
+
+async def test_the_engines_process_ends_without_its_interpreters_teardown(
+    tmp_path: Path,
+) -> None:
+    """Once the crawl is done with the engine, its process ends at once and cleanly:
+    an exit handler registered before the engine was made never runs (nothing is
+    torn down object by object), and closing reports no unclean exit."""
+    marker = tmp_path / "teardown-ran"
+    adapters = {"ticketmaster": TicketmasterSource("test-key")}
+    async with start_engine_process(cpus=2) as process:
+        assert process is not None
+        with trio.fail_after(60):
+            await process.ready.wait()
+        await process.call(_on_exit_write, str(marker))
+        async with open_ingest_engine(adapters, process=process, cpus=2) as engine:
+            items = await _all(engine, [_records(10)])
+    assert sum(isinstance(i, Linked) for i in items) == 10
+    assert not marker.exists()
+
+
+def _on_exit_write(path: str) -> None:
+    import atexit
+    from pathlib import Path
+
+    atexit.register(Path(path).write_text, "ran")
 
 
 async def test_on_one_cpu_no_process_is_started() -> None:
