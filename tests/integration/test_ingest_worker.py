@@ -171,8 +171,8 @@ async def test_the_engines_process_ends_without_its_interpreters_teardown(
 
 
 def _on_exit_write(path: str) -> None:
+    """In the worker: write ``path`` when the process exits the usual way."""
     import atexit
-    from pathlib import Path
 
     atexit.register(Path(path).write_text, "ran")
 
