@@ -649,12 +649,6 @@ def _markers_conflict(a: _Features, b: _Features) -> bool:
     return False
 
 
-def _distance(a: _Features, b: _Features) -> float | None:
-    if a.lat is None or b.lat is None or a.lon is None or b.lon is None:
-        return None
-    return _metres(a.lat, a.lon, b.lat, b.lon)
-
-
 def _place_verdict(a: _Features, b: _Features) -> tuple[bool, float] | None:
     """(strong, score) when the records agree on the place, else None. Reads only
     ``place``'s parts (and what is derived from them)."""

@@ -405,8 +405,8 @@ def test_far_apart_places_are_decided_as_the_full_place_test_decides_them() -> N
     rooms of one venue, or another venue, near and far."""
     from scenescout_cli.enrich.dedup import (
         NEAR_M,
-        _distance,
         _features,
+        _metres,
         _place,
         _place_verdict,
     )
@@ -439,7 +439,11 @@ def test_far_apart_places_are_decided_as_the_full_place_test_decides_them() -> N
                     address="1 Main St",
                 )
             )
-            distance = _distance(a, b)
+            distance = (
+                None
+                if a.lat is None or a.lon is None or b.lat is None or b.lon is None
+                else _metres(a.lat, a.lon, b.lat, b.lon)
+            )
             expected = (
                 None
                 if distance is not None and distance > NEAR_M and not (a.venue_keys & b.venue_keys)
