@@ -21,16 +21,23 @@ from .errors import ConfigError, DatabaseUnavailable, LockHeld, ScenescoutError
 
 T = TypeVar("T")
 
+# rich_markup_mode=None: plain help. Typer's rich help imports rich.markdown and
+# markdown-it on every --help (~0.2 s of 0.37 with typer 0.29; issue #7 wants < 0.3 s).
 app = typer.Typer(
     name="scenescout",
     help="Find every public event in a city, from every source, into PostgreSQL.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-sandbox_app = typer.Typer(help="The loopback provider emulator.", no_args_is_help=True)
-model_app = typer.Typer(help="The category classifier.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True, rich_markup_mode=None)
+sandbox_app = typer.Typer(
+    help="The loopback provider emulator.", no_args_is_help=True, rich_markup_mode=None
+)
+model_app = typer.Typer(
+    help="The category classifier.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
 app.add_typer(sandbox_app, name="sandbox")

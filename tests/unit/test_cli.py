@@ -160,3 +160,27 @@ def test_bench_with_bad_values_exits_2_before_running(
     assert err.startswith("scenescout: ")
     assert not (tmp_path / "results").exists()
     assert out == ""
+
+
+def test_help_imports_no_crawl_machinery_and_no_markdown() -> None:
+    """``scenescout --help`` loads the command line only (issue #7: under 0.3 s): not
+    the pipeline, the database driver, HTTP, Trio, nor rich's markdown renderer."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from scenescout_cli.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('markdown_it', 'rich.markdown', 'psycopg', 'httpx', 'trio',\n"
+        "         'scenescout_cli.pipeline')\n"
+        "print(' '.join(name for name in heavy if name in sys.modules) or 'none')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "Find every public event" in done.stdout
+    assert done.stdout.split()[-1] == "none"
