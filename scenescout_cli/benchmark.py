@@ -405,6 +405,38 @@ def _stored_records(data_dir: Path) -> dict[str, int]:
     }
 
 
+#: the installed packages whose versions the figures depend on most
+KEY_PACKAGES = ("trio", "httpx", "psycopg", "typer", "rich", "orjson", "trio-parallel")
+
+
+def package_versions() -> dict[str, str]:
+    """The installed version of each of KEY_PACKAGES (``"-"`` when one is missing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in KEY_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "-"
+    return found
+
+
+def compile_bytecode(package: Path | None = None) -> str:
+    """Write scenescout's bytecode before any clock starts, as installing a wheel does.
+
+    An editable install run with PYTHONDONTWRITEBYTECODE (CI, many containers) never gets
+    any, and then every process of every timed crawl (the crawl, its engine, its pool
+    worker, the sandbox) compiles ~90 modules from source again: a cost of that
+    environment, not of the tool. ``package`` defaults to scenescout_cli's directory.
+    Returns "compiled", or "not compiled" when a file could not be compiled or written.
+    """
+    import compileall
+
+    done = compileall.compile_dir(package or Path(__file__).parent, quiet=2)
+    return "compiled" if done else "not compiled (a file could not be compiled or written)"
+
+
 def _help_times(runs: int = 5) -> list[float]:
     times = []
     for _ in range(runs):
@@ -456,6 +488,12 @@ def where_it_waits(depths: dict[str, dict[str, Any]]) -> str:
             return f"{name} (its queue was full in {share:.0%} of samples)"
     empty = min(d["empty_share"] for d in depths.values())
     return f"discovery (every queue was empty in at least {empty:.0%} of samples)"
+
+
+def _packages_line(machine: dict[str, Any]) -> str:
+    packages = machine.get("packages") or {}
+    versions = ", ".join(f"{name} {version}" for name, version in packages.items())
+    return f"Packages: {versions or 'not recorded'}. Bytecode: {machine.get('bytecode', '-')}."
 
 
 def _fmt(value: float | None) -> str:
@@ -632,6 +670,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         f"{machine['cpus']} CPUs, Python {machine['python']}, commit {results.get('commit')}. "
         "One run: read the ratios, not the seconds.",
+        "",
+        _packages_line(machine),
         "",
         "## Targets (issue #7)",
         "",
@@ -1098,7 +1138,12 @@ def run_suite(
     now = dt.datetime.now(dt.UTC)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     results: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "packages": package_versions(),
+            "bytecode": compile_bytecode(),
+        },
         "when": now.isoformat(timespec="seconds"),
         "commit": _commit(),
         "sizes": sizes,

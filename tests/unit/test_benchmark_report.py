@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,3 +77,37 @@ def test_the_markdown_table_shows_records_and_events() -> None:
         "4,056.8 | 0.491 | 1,327.9 | 371.7 | 11145 | ingest |"
     ) in text
     assert "records fetched per second" in text
+
+
+def test_the_markdown_names_the_packages_and_the_bytecode() -> None:
+    results = {
+        "machine": {
+            "cpus": 2,
+            "python": "3.11.7",
+            "packages": {"trio": "0.35.0", "typer": "0.29.2"},
+            "bytecode": "compiled",
+        },
+        "when": "2026-11-29T15:00:00+00:00",
+        "commit": "abc1234",
+        "targets": [],
+    }
+    text = benchmark.render_markdown(results)
+    assert "Packages: trio 0.35.0, typer 0.29.2. Bytecode: compiled." in text
+
+
+def test_bytecode_is_written_before_the_clock_starts(tmp_path: Path) -> None:
+    """The suite compiles the package as installing a wheel would, even where
+    PYTHONDONTWRITEBYTECODE kept every crawl from writing it."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "mod.py").write_text("VALUE = 1\n")
+    assert benchmark.compile_bytecode(package) == "compiled"
+    assert list((package / "__pycache__").glob("mod.*.pyc"))
+    (package / "broken.py").write_text("def (:\n")
+    assert benchmark.compile_bytecode(package).startswith("not compiled")
+
+
+def test_package_versions_name_each_key_package() -> None:
+    versions = benchmark.package_versions()
+    assert set(versions) == set(benchmark.KEY_PACKAGES)
+    assert versions["trio"] not in ("", "-")
