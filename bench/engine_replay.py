@@ -35,7 +35,7 @@ from typing import Any
 
 from scenescout_cli import benchmark
 from scenescout_cli.pipeline import ingest_worker
-from scenescout_cli.pipeline.ingestion import IngestEngine, NeedRows, PageJob
+from scenescout_cli.pipeline.ingestion import IngestEngine, LocalEngine, NeedRows, PageJob
 from scenescout_cli.pipeline.linking import Linker
 from scenescout_cli.pipeline.messages import Linked
 from scenescout_cli.sources.ticketmaster import TicketmasterSource
@@ -71,19 +71,19 @@ def _crawl_recording(out: Path, cli_args: list[str]) -> None:
 
     sink = out.open("wb")
     process_pack = ingest_worker.ProcessEngine.pack
-    local_pack = ingest_worker.LocalEngine.pack
+    local_pack = LocalEngine.pack
 
     def recording(self: ingest_worker.ProcessEngine, job: PageJob) -> bytes:
         packed = process_pack(self, job)
         sink.write(packed)  # one pickle after another: read back with pickle.load
         return packed
 
-    def recording_locally(self: ingest_worker.LocalEngine, job: PageJob) -> PageJob:
+    def recording_locally(self: LocalEngine, job: PageJob) -> PageJob:
         pickle.dump(job, sink, pickle.HIGHEST_PROTOCOL)  # one CPU: the engine is here
         return local_pack(self, job)
 
     ingest_worker.ProcessEngine.pack = recording  # type: ignore[method-assign]
-    ingest_worker.LocalEngine.pack = recording_locally  # type: ignore[method-assign]
+    LocalEngine.pack = recording_locally  # type: ignore[method-assign]
     sys.argv = ["scenescout", *cli_args]
     try:
         main()

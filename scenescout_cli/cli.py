@@ -246,8 +246,7 @@ def crawl(
 
     Exit 0 ok, 1 partial, 2 bad usage, 3 locked, 4 no database, 130 interrupted.
     """
-    from .pipeline.run import CrawlOptions
-    from .pipeline.run import crawl as run_crawl
+    from .pipeline.launch import CrawlOptions, launch_crawl  # not the pipeline: see launch
     from .sources.registry import KNOWN_SOURCES
 
     settings = _settings_or_exit(database_url=db)
@@ -278,11 +277,8 @@ def crawl(
     sink = choose_sink(
         "none" if quiet else progress.value, console, json_logs=log_format is LogFormat.json
     )
-    from .pipeline.ingest_worker import tune_gc
-
-    tune_gc(engine=False)
     try:
-        result = run(functools.partial(run_crawl, settings, options, sink=sink))
+        result = run(functools.partial(launch_crawl, settings, options, sink=sink))
     except typer.Exit as failed:
         if metrics_file is not None:
             _write_metrics(metrics_file, failure=(target.slug, failed.exit_code))

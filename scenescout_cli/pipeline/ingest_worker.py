@@ -29,7 +29,9 @@ Contract
 
 The process can be started before the engine is made (``start_engine_process``): a
 fresh interpreter importing ingestion, de-duplication and the adapters takes ~0.4 s,
-which then overlaps the crawl's own start-up (the database, the store's first queries).
+which then overlaps the crawl's own start-up. ``scenescout crawl`` starts it before
+it imports its pipeline (``launch``); so this module imports the engine's modules only
+where it makes the engine.
 
 Failures: an exception in the engine (a bug) propagates as itself. The worker process
 dying (killed, out of memory) ends the run: ``IngestWorkerLost`` — its state cannot be
@@ -51,23 +53,19 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 import trio_parallel
 
 from ..errors import ScenescoutError
-from ..sources.base import SourceAdapter
-from .ingestion import (
-    Answer,
-    EngineHandle,
-    IngestEngine,
-    LocalEngine,
-    NeedRows,
-    PageJob,
-    PageResult,
-)
-from .linking import Linker, Load
+
+# The engine's own modules are imported where they are used (``_open``, the worker's
+# first call): the crawl starts this process before it imports its pipeline.
+if TYPE_CHECKING:
+    from ..sources.base import SourceAdapter
+    from .ingestion import Answer, EngineHandle, IngestEngine, NeedRows, PageJob, PageResult
+    from .linking import Load
 
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -96,17 +94,21 @@ def tune_gc(*, engine: bool) -> None:
         gc.set_threshold(100_000, 50, 10)
 
 
-#: The adapters' modules, imported by a process started before the engine is made.
-_ADAPTER_MODULES = tuple(
-    f"scenescout_cli.sources.{name}"
-    for name in ("ticketmaster", "eventbrite", "meetup", "yelp", "google_places")
+#: The engine's and the adapters' modules, imported by a process started before the
+#: engine is made.
+_ENGINE_MODULES = (
+    "scenescout_cli.pipeline.ingestion",
+    "scenescout_cli.pipeline.linking",
+    *(
+        f"scenescout_cli.sources.{name}"
+        for name in ("ticketmaster", "eventbrite", "meetup", "yelp", "google_places")
+    ),
 )
 
 
-def _import_adapters() -> None:
-    """In the worker: import what the engine will need (this module's own imports
-    came with the call)."""
-    for name in _ADAPTER_MODULES:
+def _import_engine() -> None:
+    """In the worker: import what the engine will need."""
+    for name in _ENGINE_MODULES:
         importlib.import_module(name)
 
 
@@ -158,6 +160,8 @@ class _EngineThread:
             return finished
 
     def _run(self) -> None:
+        from .ingestion import NeedRows
+
         try:
             while True:
                 with self._changed:
@@ -186,6 +190,9 @@ class _EngineThread:
 
 def _open(session: str, adapters: Mapping[str, SourceAdapter], fresh: bool) -> None:
     """In the worker: make the crawl's engine (raw payloads travel back as JSON)."""
+    from .ingestion import IngestEngine
+    from .linking import Linker
+
     global _worker, _session
     tune_gc(engine=True)
     engine = IngestEngine(adapters, Linker(lazy=True, fresh=fresh), raw_as_json=True)
@@ -257,7 +264,7 @@ class EngineProcess:
         """Start the process and import the engine's modules."""
         try:
             with contextlib.suppress(IngestWorkerLost):  # the engine's first call says so
-                await self.call(_import_adapters)
+                await self.call(_import_engine)
         finally:
             self.ready.set()
 
@@ -366,6 +373,9 @@ async def open_ingest_engine(
     there are two CPUs or more (``cpus``, default ``os.cpu_count()``), else on the Trio
     thread. ``fresh``: nothing of the city was stored before this crawl (see
     ``Linker``)."""
+    from .ingestion import IngestEngine, LocalEngine
+    from .linking import Linker
+
     cpus = cpus if cpus is not None else (os.cpu_count() or 1)
     if process is None and cpus < 2:
         gc.set_threshold(100_000, 50, 10)  # this thread is the engine's (see tune_gc)

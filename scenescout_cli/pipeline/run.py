@@ -23,7 +23,8 @@ import os
 import signal
 import socket
 import zlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,8 +42,9 @@ from . import capacities
 from .discovery import SourceRuntime, discover
 from .enrichment import open_enricher, open_workers
 from .governance import build_runtimes, keep_ledger
-from .ingest_worker import open_ingest_engine, start_engine_process
+from .ingest_worker import EngineProcess, open_ingest_engine, start_engine_process
 from .ingestion import EngineHandle, ingest
+from .launch import CrawlOptions
 from .linking import Loader
 from .messages import Item, QuerySplit, RawPage
 from .planner import crawl_window
@@ -58,25 +60,6 @@ FINAL_WRITE_GRACE = 5.0
 #: Seconds between two lines of ``--trace-file``.
 TRACE_INTERVAL = 0.5
 USER_AGENT = f"scenescout/{__version__} (event crawler)"
-
-
-@attrs.frozen
-class CrawlOptions:
-    """What one ``scenescout crawl`` was asked to do."""
-
-    city: City
-    sources: tuple[str, ...] = ()
-    days: int = 30
-    sandbox: bool = False
-    sandbox_events: int | None = None
-    sandbox_faults: str = "none"
-    max_duration: float | None = None
-    images: bool = True
-    request_timeout: float = 30.0
-    #: rate per source, overriding the adapter's documented rate (tests, benchmarks)
-    rate_override: float | None = None
-    #: append the run's figures here as JSON lines every TRACE_INTERVAL (benchmarks)
-    trace_file: Path | None = None
 
 
 @attrs.frozen
@@ -103,8 +86,12 @@ async def crawl(
     sink: ProgressSink | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     handle_signals: bool = True,
+    engine_process: EngineProcess | None = None,
 ) -> CrawlResult:
     """Run one crawl to completion, interruption or deadline; return its outcome.
+
+    ``engine_process``: the process for ingestion's engine, already started by the
+    caller (``launch.launch_crawl``); by default one is started here.
 
     Errors: ConfigError (no source configured), LockHeld (another crawl of the city
     runs), DatabaseUnavailable. Source failures do not raise: they make the run
@@ -133,7 +120,7 @@ async def crawl(
         # The engine's process and the worker pool start first: their start-up (a
         # fresh interpreter's imports, the classifier's model) overlaps the database's.
         async with (
-            start_engine_process() as engine_process,
+            _started(engine_process) as engine_process,
             open_workers(settings) as workers,
             open_store(settings) as store,
         ):
@@ -237,6 +224,16 @@ async def crawl(
                     await store.finish_run(run_id, stats.status, stats.snapshot())
         root.cancel_scope.cancel(reason="crawl finished")
     return CrawlResult(run_id=run_id, status=stats.status, stats=stats)
+
+
+@asynccontextmanager
+async def _started(process: EngineProcess | None) -> AsyncIterator[EngineProcess | None]:
+    """``process`` if there is one, else a process started for the block."""
+    if process is not None:
+        yield process
+        return
+    async with start_engine_process() as started:
+        yield started
 
 
 async def _trace_run(path: Path, stats: RunStats) -> None:
