@@ -23,7 +23,9 @@ import datetime as dt
 import random
 import time
 
-from scenescout_cli.enrich import DedupIndex, sanitize, validate
+from scenescout_cli.enrich.dedup import DedupIndex
+from scenescout_cli.enrich.sanitize import sanitize
+from scenescout_cli.enrich.validate import validate
 from scenescout_cli.errors import RecordRejected
 from scenescout_cli.model import Event
 

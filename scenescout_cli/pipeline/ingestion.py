@@ -30,7 +30,9 @@ import attrs
 import trio
 
 from .. import jsonio
-from ..enrich import resolve_zone, sanitize, validate
+from ..enrich.sanitize import sanitize
+from ..enrich.timezones import resolve_zone
+from ..enrich.validate import validate
 from ..errors import RecordRejected
 from ..model import Event, Reject, Venue, evolve_event
 from ..sources.base import SourceAdapter

@@ -332,7 +332,8 @@ def test_prediction_agrees_with_the_scikit_learn_pipeline(small_model: TextClass
 def test_a_loaded_model_predicts_without_importing_scikit_learn(
     small_model: TextClassifier, tmp_path: Path
 ) -> None:
-    """A crawl's worker loads the model without scikit-learn (0.76 s of imports)."""
+    """A crawl's worker loads the model without scikit-learn (0.76 s of imports), nor
+    de-duplication and rapidfuzz, which only the engine's process needs."""
     import subprocess
     import sys
 
@@ -343,11 +344,12 @@ def test_a_loaded_model_predicts_without_importing_scikit_learn(
         "from scenescout_cli.enrich.classify import classify_texts\n"
         f"print(classify_texts(['Knicks vs. Celtics'], {str(path)!r})[0][0])\n"
         "print('sklearn' in sys.modules)\n"
+        "print('scenescout_cli.enrich.dedup' in sys.modules or 'rapidfuzz' in sys.modules)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
-    assert done.stdout.split() == ["sports", "False"]
+    assert done.stdout.split() == ["sports", "False", "False"]
 
 
 def test_a_model_file_of_the_first_format_still_loads(

@@ -12,7 +12,7 @@ import attrs
 import pytest
 import trio
 
-from scenescout_cli.enrich import sanitize
+from scenescout_cli.enrich.sanitize import sanitize
 from scenescout_cli.model import Event
 from scenescout_cli.pipeline.linking import Linker, Load, _reach, day_of, hour_of
 
