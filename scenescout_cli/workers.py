@@ -14,8 +14,10 @@ Contract
       (``run`` acquires it; a ``CapacityLimiter`` is not re-entrant).
     * Each worker is initialised once: an address-space cap (``RLIMIT_AS``), no core
       dumps, and the optional ``preload`` callables ("models loaded once"; see
-      ``worker_cache``). Each job runs under a CPU-time cap (``RLIMIT_CPU``: the kernel
-      kills a worker that spins past it) and a wall-clock deadline held by the pool.
+      ``worker_cache``). Each job runs under a CPU-time cap (``RLIMIT_CPU``: the
+      kernel kills a worker that spins past it) and a wall-clock deadline held by the
+      pool. A worker ends without its interpreter's teardown: a job must close what it
+      opens (jobs return results; the caller writes the files).
 
 Failures (the isolation boundary is one job)
     * The job raises: the job is bad, not the worker. ``JobFailed(kind="error")`` at once,
@@ -38,6 +40,7 @@ supervision runs without processes.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import math
@@ -347,6 +350,11 @@ def worker_cache(key: Hashable, factory: Callable[[], T]) -> T:
 
 def _init_worker(memory_limit_bytes: int, preload: tuple[Callable[[], object], ...]) -> None:
     """Runs once per worker, before its first job."""
+    # A worker holds nothing to flush or close between jobs (jobs return their results;
+    # the crawl writes the files): when the pool closes its pipe, or it retires, it ends
+    # at once instead of freeing its models object by object (~0.06 s of a crawl's
+    # exit). Exit handlers registered later (by jobs, by ``preload``) still run first.
+    atexit.register(os._exit, 0)
     _set_soft_limit(resource.RLIMIT_CORE, 0)  # a crashing decoder leaves no core files
     if memory_limit_bytes:
         _set_soft_limit(resource.RLIMIT_AS, memory_limit_bytes)

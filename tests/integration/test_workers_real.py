@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from scenescout_cli.enrich.images import ImageError, process_image, render_variants
-from scenescout_cli.workers import JobFailed, open_worker_pool
+from scenescout_cli.workers import JobFailed, open_worker_pool, worker_cache
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +32,26 @@ def segfault() -> None:
 
 def allocate(megabytes: int) -> int:
     return len(bytearray(megabytes * 2**20))
+
+
+class _WritesOnTeardown:
+    """Writes ``path`` when freed: by the interpreter's teardown, if it runs."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __del__(self) -> None:
+        Path(self.path).write_text("freed")
+
+
+def hold_until_teardown(path: str) -> None:
+    worker_cache("teardown-marker", lambda: _WritesOnTeardown(path))
+
+
+def write_at_exit(path: str) -> None:
+    import atexit
+
+    atexit.register(Path(path).write_text, "ran")
 
 
 def spin() -> None:
@@ -142,3 +162,17 @@ async def test_process_image_through_the_real_pool(tmp_path: Path) -> None:
     [variant] = result.variants
     assert (variant.width, variant.height) == (40, 80)
     assert (tmp_path / variant.path).read_bytes().startswith(b"RIFF")
+
+
+async def test_a_worker_ends_without_its_interpreters_teardown(tmp_path: Path) -> None:
+    """When the pool closes, a worker ends at once: what it holds (a model in
+    ``worker_cache``) is not freed object by object, while an exit handler a job
+    registered still runs, and the close reports nothing unclean."""
+    freed, ran = tmp_path / "freed", tmp_path / "ran"
+    async with open_worker_pool(1, job_timeout=30.0) as pool:
+        await pool.run(hold_until_teardown, str(freed))
+        await pool.run(write_at_exit, str(ran))
+        stats = pool.stats
+    assert ran.read_text() == "ran"
+    assert not freed.exists()
+    assert (stats.crashes, stats.failed) == (0, 0)
