@@ -117,7 +117,8 @@ async def crawl(
                 "no source is configured: set a provider key such as TICKETMASTER_API_KEY "
                 "(see README), or try --sandbox"
             )
-        # The engine's process and the worker pool start first: their start-up (a
+        # The engine's process (unless ``launch`` started it, with the database, before
+        # importing this module) and the worker pool start first: their start-up (a
         # fresh interpreter's imports, the classifier's model) overlaps the database's.
         async with (
             _started(engine_process) as engine_process,
