@@ -61,7 +61,7 @@ import sys
 import unicodedata
 import zoneinfo
 from collections import Counter
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -898,10 +898,10 @@ class DedupIndex:
     def __init__(self) -> None:
         self.comparisons = 0
         self._records: dict[tuple[str, str], _Entry] = {}
-        #: block → the records filed under it, and key → its records: lists, not sets or
-        #: dicts (most hold one record or a few, and a dict per block was a fifth of the
-        #: index's memory)
-        self._blocks: dict[Hashable, list[_Entry]] = {}
+        #: blocks in two levels, time code → place code → the records filed under it
+        #: (see ``_blocks``), and key → its records: lists, not sets or dicts (most hold
+        #: one record or a few, and a dict per block was a fifth of the index's memory)
+        self._blocks: dict[int, dict[int, list[_Entry]]] = {}
         self._order: dict[Hashable, int] = {}
         self._members: dict[Hashable, list[_Entry]] = {}
         # match() then add() of the same record is the common path: compute once.
@@ -918,12 +918,17 @@ class DedupIndex:
         self._remove(identity)
         features = self._features(event)
         entry = _Entry(key, features, self._places.id_of(features.place))
-        for block in _blocks(features, search=False):
-            members = self._blocks.get(block)
-            if members is None:
-                self._blocks[block] = [entry]
-            else:
-                members.append(entry)
+        places = _places_of(features)
+        for time_code in _buckets(features, search=False):
+            cells = self._blocks.get(time_code)
+            if cells is None:
+                cells = self._blocks[time_code] = {}
+            for place in places:
+                members = cells.get(place)
+                if members is None:
+                    cells[place] = [entry]
+                else:
+                    members.append(entry)
         self._records[identity] = entry
         self._members.setdefault(key, []).append(entry)
         self._order.setdefault(key, len(self._order))
@@ -957,10 +962,7 @@ class DedupIndex:
         verdicts = places.row(places.id_of(features.place))
         missing = _ASK
         compared = decided = 0
-        for block in _blocks(features, search=True):
-            members = blocks.get(block)
-            if not members:
-                continue
+        for members in _blocks(blocks, features):
             for entry in members:
                 if entry in scores:
                     continue
@@ -1067,17 +1069,25 @@ class DedupIndex:
             return
         self._members[old.key].remove(old)
         # the blocks it was filed under, found again (features do not change)
-        for block in _blocks(old.features, search=False):
-            members = self._blocks.get(block)
-            if members is not None:
-                members.remove(old)
-                if not members:
-                    del self._blocks[block]
+        places = _places_of(old.features)
+        for time_code in _buckets(old.features, search=False):
+            cells = self._blocks.get(time_code)
+            if cells is None:
+                continue
+            for place in places:
+                members = cells.get(place)
+                if members is not None:
+                    members.remove(old)
+                    if not members:
+                        del cells[place]
+            if not cells:
+                del self._blocks[time_code]
 
 
 class _Entry:
     """One record in the index: its canonical key, features and place id (its blocks
-    are ``_blocks(features)``, found again when it is removed rather than held).
+    are its ``_buckets`` × ``_places_of``, found again when it is removed rather than
+    held).
 
     Compared and hashed by identity (a block's list and the scores of one match hold
     entries themselves, not their (source, source_id), which would be hashed anew at
@@ -1091,35 +1101,82 @@ class _Entry:
         self.place_id = place_id
 
 
-def _blocks(f: _Features, *, search: bool) -> Iterable[Hashable]:
-    """The blocks a record is filed under (``search=False``) or looked up in."""
-    places: list[Hashable] = []
-    if f.lat is not None and f.lon is not None:
-        i, j = math.floor(f.lat / _CELL_LAT), math.floor(f.lon / _CELL_LON)
-        if search:
-            places += [("g", i + di, j + dj) for di, dj in _NEAR_CELLS]
-        else:
-            places.append(_cell(i, j))
-    places += _venue_places(f.venue_keys)
-    if not places:
-        return
-    for bucket in _buckets(f, search=search):
-        for place in places:
-            yield (bucket, place)
+def _blocks(blocks: dict[int, dict[int, list[_Entry]]], f: _Features) -> Iterator[list[_Entry]]:
+    """The non-empty blocks a record looks in: for each of its search buckets
+    (``_buckets``), the records filed in a geo cell near its own and those filed under
+    one of its venue keys (an entry may be in several).
+
+    Blocks are held in two levels, time code → place code → records, and both codes
+    are ints (``_buckets``, ``_places_of``). A search reaches 35 cells × 3 buckets and
+    the venue keys, ~110 blocks, most of them empty; a look in a dict of tens of
+    thousands of tuple keys cost ~1 µs on the development machines. Now a bucket's
+    few places are scanned when they are fewer than its cells to look up.
+    """
+    geo = _geo_code(f.lat, f.lon)
+    venues = _venue_codes(f.venue_keys)
+    for time_code in _buckets(f, search=True):
+        cells = blocks.get(time_code)
+        if not cells:
+            continue
+        if geo is not None:
+            if len(cells) <= _SCAN_UP_TO:
+                near = _NEAR_DELTA_SET
+                for place, filed in cells.items():
+                    if place - geo in near:
+                        yield filed
+            else:
+                for delta in _NEAR_DELTAS:
+                    members = cells.get(geo + delta)
+                    if members:
+                        yield members
+        for venue in venues:
+            members = cells.get(venue)
+            if members:
+                yield members
 
 
-# The places a record is filed under are shared by the records of one cell or venue (an
-# index of a large city holds ~70,000 block keys).
+def _places_of(f: _Features) -> tuple[int, ...]:
+    """The place codes a record is filed under: its geo cell, then its venue keys."""
+    geo = _geo_code(f.lat, f.lon)
+    venues = _venue_codes(f.venue_keys)
+    return venues if geo is None else (geo, *venues)
+
+
+# Place codes: below 2³¹ a geo cell, (i + 2¹⁴) × 2¹⁶ + (j + 2¹⁵) for the cell (i, j),
+# so that a neighbour (i + di, j + dj) is the code + di × 2¹⁶ + dj; from 2³¹ a venue
+# key, numbered in the order first seen (one number per key for the process's life:
+# the keys are a city's venue words, tens of thousands at most).
+_GEO_ROW = 1 << 16
+_GEO_I0, _GEO_J0 = 1 << 14, 1 << 15
+_VENUE_CODE0 = 1 << 31
+_NEAR_DELTAS = tuple(di * _GEO_ROW + dj for di, dj in _NEAR_CELLS)
+_NEAR_DELTA_SET = frozenset(_NEAR_DELTAS)
+#: a bucket with at most this many places is scanned, not looked up cell by cell
+_SCAN_UP_TO = 2 * len(_NEAR_CELLS)
+_GEO_REACH = max(max(abs(di), abs(dj)) for di, dj in _NEAR_CELLS)
+_VENUE_NUMBERS: dict[str, int] = {}
+
+
+def _geo_code(lat: float | None, lon: float | None) -> int | None:
+    """The place code of the cell of (lat, lon); None without coordinates, or for
+    coordinates no valid event has (beyond ±90° / ±180° by far: not filed by place)."""
+    if lat is None or lon is None:
+        return None
+    i = math.floor(lat / _CELL_LAT) + _GEO_I0
+    j = math.floor(lon / _CELL_LON) + _GEO_J0
+    if not (_GEO_REACH <= i < 2 * _GEO_I0 - _GEO_REACH and _GEO_REACH <= j < _GEO_ROW - _GEO_REACH):
+        return None
+    return i * _GEO_ROW + j
+
+
+# A venue's code is never a near cell's, as the scan in _blocks assumes: it is further
+# from the largest geo code _geo_code gives than the furthest near cell.
+assert max(_NEAR_DELTAS) < _VENUE_CODE0 - ((2 * _GEO_I0 - _GEO_REACH) * _GEO_ROW - _GEO_REACH)
 
 
 @functools.lru_cache(maxsize=65_536)
-def _cell(i: int, j: int) -> tuple[str, int, int]:
-    return ("g", i, j)
-
-
-@functools.lru_cache(maxsize=65_536)
-def _venue_places(keys: frozenset[str]) -> tuple[tuple[str, str], ...]:
-    return tuple(("v", key) for key in keys)
+def _venue_codes(keys: frozenset[str]) -> tuple[int, ...]:
+    return tuple(_VENUE_NUMBERS.setdefault(key, _VENUE_CODE0 + len(_VENUE_NUMBERS)) for key in keys)
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -1136,9 +1193,10 @@ def _venue_keys(venue: str, acronyms: frozenset[str]) -> frozenset[str]:
     return frozenset({"".join(core), *distinctive, *acronyms})
 
 
-def _buckets(f: _Features, *, search: bool) -> Iterable[Hashable]:
-    """The time buckets of a record: hours (ints) for timed records, UTC days
-    (("day", n)) for date-only ones, "tba" for a record without a start.
+def _buckets(f: _Features, *, search: bool) -> Iterator[int]:
+    """The time codes of a record's buckets: its UTC hours for a timed record, the UTC
+    days its local day overlaps for a date-only one, one "to be announced" code for a
+    record without a start (see ``_hour_code``, ``_day_code`` and ``_TBA_CODE``).
 
     A date-only record is filed under the UTC days its local day overlaps (two at
     most), not under each of its 23 to 25 hours: filing it hourly made its 2% of the
@@ -1147,29 +1205,44 @@ def _buckets(f: _Features, *, search: bool) -> Iterable[Hashable]:
     record looks in the hours of its day and the days around it.
     """
     if f.start is None:
-        yield "tba"
+        yield _TBA_CODE
         return
     if not f.date_only:
         hour = _bucket(f.start)
         if not search:
-            yield hour
+            yield _hour_code(hour)
             return
         # A timed start matches starts within TIME_TOLERANCE (half a bucket): they lie
         # in its own bucket and the neighbour on the nearer side.
         if (f.start - _EPOCH) % _BUCKET < TIME_TOLERANCE:
-            yield hour - 1
-            yield hour
+            yield _hour_code(hour - 1)
+            yield _hour_code(hour)
         else:
-            yield hour
-            yield hour + 1
-        yield ("day", (f.start - _EPOCH) // _DAY)
+            yield _hour_code(hour)
+            yield _hour_code(hour + 1)
+        yield _day_code((f.start - _EPOCH) // _DAY)
         return
     begin, end = _local_day_of(f)
     if search:
         begin, end = begin - _BUCKET, end + _BUCKET
-        yield from range(_bucket(begin), _bucket(end - _TICK) + 1)
+        for hour in range(_bucket(begin), _bucket(end - _TICK) + 1):
+            yield _hour_code(hour)
     for day in range((begin - _EPOCH) // _DAY, (end - _TICK - _EPOCH) // _DAY + 1):
-        yield ("day", day)
+        yield _day_code(day)
+
+
+# Time codes, non-negative for every datetime: 3 × (n + 2²⁵) for hour n or day n since
+# the epoch (+ 0 for an hour, + 1 for a day), 2 for "to be announced".
+_TIME_OFFSET = 1 << 25
+_TBA_CODE = 2
+
+
+def _hour_code(hour: int) -> int:
+    return 3 * (hour + _TIME_OFFSET)
+
+
+def _day_code(day: int) -> int:
+    return 3 * (day + _TIME_OFFSET) + 1
 
 
 def _bucket(instant: dt.datetime) -> int:

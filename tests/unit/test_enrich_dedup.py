@@ -339,7 +339,11 @@ def test_a_date_only_listing_takes_no_more_index_room_than_two_timed_records() -
     timed, listing = DedupIndex(), DedupIndex()
     timed.add("e1", event())
     listing.add("e1", event(starts_at=local(2026, 7, 10), all_day=True))
-    assert 0 < len(listing._blocks) <= 2 * len(timed._blocks)
+
+    def blocks(index: DedupIndex) -> int:
+        return sum(len(places) for places in index._blocks.values())
+
+    assert 0 < blocks(listing) <= 2 * blocks(timed)
 
 
 def test_ties_go_to_the_smallest_key() -> None:
@@ -680,23 +684,44 @@ def test_labelled_set_meets_the_evaluation_targets() -> None:
     assert report.recall >= evaluation.RECALL_TARGET, report.missed
 
 
-def test_geo_search_reaches_every_record_within_near_m() -> None:
-    """Below 53° of latitude a record's search cells hold every point within NEAR_M
-    (records further apart are only compared through a shared venue key)."""
+@pytest.mark.parametrize("crowded", [False, True], ids=["few-places", "many-places"])
+def test_geo_search_reaches_every_record_within_near_m(crowded: bool) -> None:
+    """Below 53° of latitude a record's search reaches every record within NEAR_M
+    (records further apart are only compared through a shared venue key), and none
+    more than its cells' reach away, whether the hour's few places are scanned or
+    its many are looked up cell by cell."""
     import math
     import random
 
-    from scenescout_cli.enrich.dedup import NEAR_M, _blocks, _features
+    from scenescout_cli.enrich.dedup import _SCAN_UP_TO, NEAR_M
 
+    index = DedupIndex()
+    if crowded:  # far north, where no probe below reaches
+        for n in range(_SCAN_UP_TO + 1):
+            index.add(f"filler{n}", event(source_id=f"f{n}", lat=80.0, lon=-179 + n * 0.5))
     rng = random.Random(7)
-    for _ in range(3000):
+    reached = missed = 0
+    for n in range(3000):
         lat, lon = rng.uniform(-53, 53), rng.uniform(-180, 180)
-        bearing, metres = rng.uniform(0, 2 * math.pi), rng.uniform(0.9, 1.0) * NEAR_M
+        # within NEAR_M, or ten times as far
+        metres = rng.uniform(0.9, 1.0) * NEAR_M * (10 if n % 4 == 0 else 1)
+        bearing = rng.uniform(0, 2 * math.pi)
         north, east = metres * math.cos(bearing), metres * math.sin(bearing)
         other_lat = lat + math.degrees(north / 6_371_000)
         other_lon = lon + math.degrees(east / (6_371_000 * math.cos(math.radians(lat))))
-        probe = _features(event(lat=lat, lon=lon, venue_name=None))
-        found = _features(event(lat=other_lat, lon=other_lon, venue_name=None))
         if abs(other_lat) > 53:
             continue
-        assert set(_blocks(found, search=False)) <= set(_blocks(probe, search=True))
+        found = other(lat=other_lat, lon=other_lon, venue_name=None)
+        index.add("found", found)
+        before = index.comparisons
+        index.match(event(lat=lat, lon=lon, venue_name=None))
+        compared = index.comparisons - before
+        index.remove((found.source, found.source_id))
+        if metres <= NEAR_M:
+            assert compared == 1, (lat, lon, other_lat, other_lon)
+            reached += 1
+        else:
+            assert compared == 0, (lat, lon, other_lat, other_lon)
+            missed += 1
+    assert reached > 2000
+    assert missed > 600
