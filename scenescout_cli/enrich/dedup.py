@@ -518,12 +518,19 @@ def is_date_only(event: Event, zone: zoneinfo.ZoneInfo | None) -> bool:
     Linker's partitions follow."""
     start = event.starts_at
     return start is not None and (
-        event.all_day or (zone is not None and _is_midnight(start.astimezone(zone)))
+        event.all_day or (zone is not None and _local_midnight(start, zone))
     )
 
 
 def _is_generic(words: Iterable[str]) -> bool:
     return all(w in _GENERIC_WORDS or w.isdigit() for w in words)
+
+
+# Asked of each record several times (its features, its partition, its merge), and
+# of a city's few thousand starts: remembered (~1 µs to convert, ~0.25 µs to look up).
+@functools.lru_cache(maxsize=8_192)
+def _local_midnight(start: dt.datetime, zone: zoneinfo.ZoneInfo) -> bool:
+    return _is_midnight(start.astimezone(zone))
 
 
 def _is_midnight(local: dt.datetime) -> bool:

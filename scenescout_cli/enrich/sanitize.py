@@ -27,6 +27,7 @@ upper-case ISO 3166 alpha-2 code or None.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -157,6 +158,13 @@ def clean_line(value: str | None, *, cap: int = MAX_LINE) -> str | None:
     """One line of plain text (line breaks become spaces), normalised and capped."""
     if not isinstance(value, str):
         return None
+    return _clean_line(value, cap)
+
+
+# Venue names, addresses, localities and postal codes repeat from record to record: a
+# line is cleaned once (~2 µs) and then looked up (~0.2 µs).
+@functools.lru_cache(maxsize=8_192)
+def _clean_line(value: str, cap: int) -> str | None:
     text = unicodedata.normalize("NFC", _INVISIBLE.sub("", value))
     return _cap(" ".join(text.split()), cap) or None
 
