@@ -312,3 +312,21 @@ def test_raw_payload_is_untouched() -> None:
     """The provider payload stays as it was (it is stored for provenance)."""
     raw = {"name": {"html": "<b>x</b>"}}
     assert sanitize(event(raw=raw)).raw is raw
+
+
+def test_usual_lines_are_remembered_and_huge_ones_are_not() -> None:
+    """A repeated line is cleaned once; a line too long to keep is cleaned each time,
+    the same way, and never held by the cache."""
+    from scenescout_cli.enrich import sanitize as module
+
+    cache = module._clean_line_cached
+    usual = "  The\u200b Bowery   Ballroom "
+    huge = "Ballroom " * 200  # 1,800 characters
+    before = cache.cache_info()
+    assert module.clean_line(usual) == "The Bowery Ballroom"
+    assert module.clean_line(usual) == "The Bowery Ballroom"
+    after = cache.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 1)
+    assert module.clean_line(huge) == module.clean_line(huge + " ")
+    assert module.clean_line(huge).endswith("…")
+    assert cache.cache_info().currsize == after.currsize
