@@ -27,7 +27,7 @@ from scenescout_cli.config import load_settings
 from scenescout_cli.errors import RecordRejected
 from scenescout_cli.pipeline.capacities import STORE_BATCH_SIZE
 from scenescout_cli.sources.ticketmaster import TicketmasterSource
-from scenescout_cli.store import Batch, Link, open_store
+from scenescout_cli.store.db import Batch, Link, open_store
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "ticketmaster" / "page_nyc_0.json"
 

@@ -75,7 +75,7 @@ async def export_events(
 ) -> int:
     """Query the store and write the events in ``fmt`` to ``output`` (stdout when None)."""
     from .export import EventRow, write_events
-    from .store import open_store
+    from .store.db import open_store
 
     async with open_store(settings) as store:
         rows = await store.events(
@@ -111,7 +111,7 @@ def _duration(row: dict[str, Any]) -> str:
 
 
 async def show_runs(settings: Settings, limit: int) -> None:
-    from .store import open_store
+    from .store.db import open_store
 
     async with open_store(settings) as store:
         rows = await store.runs(limit)
@@ -154,7 +154,7 @@ async def show_rejects(
     """The latest rejected records: when, source, id, reason and detail (or JSON lines)."""
     import json
 
-    from .store import open_store
+    from .store.db import open_store
 
     async with open_store(settings) as store:
         rows = await store.rejects(limit=limit, source=source, reason=reason)
@@ -179,7 +179,7 @@ async def show_rejects(
 
 async def show_sources(settings: Settings) -> None:
     from .sources.registry import KNOWN_SOURCES, configured_sources
-    from .store import open_store
+    from .store.db import open_store
 
     configured, _ = configured_sources(settings)
     async with open_store(settings) as store:
@@ -229,7 +229,7 @@ async def train_model(settings: Settings) -> None:
     """Retrain the category classifier on the labelled set plus the stored events that
     their providers categorised; crawls use the result from then on."""
     from .enrich.classify import category_from_provider, train_from_events
-    from .store import open_store
+    from .store.db import open_store
 
     async with open_store(settings) as store:
         rows = await store.provider_labelled()
@@ -260,7 +260,7 @@ async def train_model(settings: Settings) -> None:
 
 
 async def migrate(settings: Settings) -> None:
-    from .store import open_store
+    from .store.db import open_store
 
     async with open_store(settings, migrate=False) as store:
         applied = await store.migrate()
@@ -268,7 +268,7 @@ async def migrate(settings: Settings) -> None:
 
 
 async def db_info(settings: Settings) -> None:
-    from .store import open_store
+    from .store.db import open_store
 
     async with open_store(settings) as store:
         info = await store.info()
@@ -305,7 +305,7 @@ async def doctor(settings: Settings) -> bool:
     except OSError as exc:
         checks.append(("data dir", False, f"{settings.data_dir}: {exc.strerror}"))
     try:
-        from .store import open_store
+        from .store.db import open_store
 
         async with open_store(settings) as store:
             info = await store.info()

@@ -23,7 +23,7 @@ from ..errors import SourceAuthError, SourceError, SourceQuotaError, SourceUnava
 from ..model import Page, Query
 from ..sources.base import SourceAdapter
 from ..sources.http import SourceClient
-from ..store import QueryProgress
+from ..store.db import QueryProgress
 from . import capacities
 from .messages import QuerySplit, RawPage
 from .planner import can_split, split_query

@@ -28,7 +28,7 @@ from ..enrich.geocode import (
     make_geocoder,
 )
 from ..errors import ConfigError
-from ..store import Store
+from ..store.db import Store
 from ..workers import JobFailed, WorkerPool, open_worker_pool
 from .processing import Enricher, ImageSettings, venue_key
 from .stats import RunStats

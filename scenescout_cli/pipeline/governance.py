@@ -19,7 +19,7 @@ from ..config import Settings
 from ..sources.governor import AdaptiveRate, CircuitBreaker, QuotaBudget, TokenBucket
 from ..sources.http import RetryPolicy, SourceClient
 from ..sources.registry import ConfiguredSource
-from ..store import Store
+from ..store.db import Store
 from . import capacities
 from .discovery import SourceRuntime
 from .stats import RunStats, SourceStats

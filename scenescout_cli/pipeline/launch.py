@@ -75,7 +75,9 @@ async def launch_crawl(
 
 
 def _start_database(pgdata: Path) -> None:
-    from ..store.server import start_embedded  # the store's package imports psycopg
+    # Imports only the server module and pgserver: nothing the pipeline's thread
+    # imports beside it (see the store package's docstring)
+    from ..store.server import start_embedded
 
     start_embedded(pgdata)
 

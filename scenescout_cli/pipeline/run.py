@@ -37,7 +37,7 @@ from ..config import Settings
 from ..errors import ConfigError, LockHeld
 from ..model import City, Query, Window
 from ..sources.registry import configured_sources
-from ..store import Store, open_store
+from ..store.db import Store, open_store
 from . import capacities
 from .discovery import SourceRuntime, discover
 from .enrichment import open_enricher, open_workers

@@ -18,7 +18,7 @@ from typing import Protocol
 import trio
 
 from ..model import Event, Reject, Venue
-from ..store import Batch, Link, Progress, WriteResult
+from ..store.db import Batch, Link, Progress, WriteResult
 from . import capacities
 from .messages import ImageDone, Item, Linked, PageDone, QuerySplit, Unchanged
 from .stats import RunStats

@@ -11,7 +11,7 @@ import pytest
 
 from scenescout_cli.config import load_settings
 from scenescout_cli.model import Event, Reject
-from scenescout_cli.store import Batch, Link, open_store
+from scenescout_cli.store.db import Batch, Link, open_store
 
 from .processes import run_scenescout, scenescout_executable
 

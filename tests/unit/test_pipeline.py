@@ -18,7 +18,7 @@ from scenescout_cli.pipeline.run import run_pipeline
 from scenescout_cli.pipeline.stats import RunStats
 from scenescout_cli.pipeline.storage import store_items
 from scenescout_cli.sources.http import RetryPolicy, SourceClient, TokenBucket
-from scenescout_cli.store import WriteResult
+from scenescout_cli.store.db import WriteResult
 
 from .fake_source import CITY, T0, FakeAdapter, FakeApi
 
