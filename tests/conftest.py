@@ -8,6 +8,10 @@ import pytest
 
 from scenescout_cli.config import KEY_VARIABLES, URL_VARIABLES
 
+# The store imports trio_asyncio before psycopg (it patches what psycopg binds at
+# import); test modules that import psycopg themselves are collected after this.
+import scenescout_cli.store.db  # noqa: F401  # isort: skip
+
 
 @pytest.fixture(autouse=True)
 def _clean_environment(

@@ -11,6 +11,7 @@ transaction that is cancelled rolls back, so a batch is stored whole or not at a
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -30,6 +31,7 @@ import trio
 import trio_asyncio  # isort: split
 
 import psycopg
+import psycopg.waiting
 from psycopg.rows import dict_row
 
 from .. import jsonio
@@ -37,6 +39,11 @@ from ..config import Settings
 from ..errors import DatabaseUnavailable
 from ..model import Event, Reject, Venue
 from .server import start_embedded
+
+if psycopg.waiting.get_running_loop is not asyncio.get_running_loop:
+    # psycopg was imported before trio_asyncio (by another module): its waits would not
+    # see trio_asyncio's loop ("no running event loop" at the first connection)
+    raise ImportError("psycopg was imported before trio_asyncio: import the store first")
 
 T = TypeVar("T")
 
