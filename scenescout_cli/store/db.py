@@ -40,11 +40,6 @@ from ..errors import DatabaseUnavailable
 from ..model import Event, Reject, Venue
 from .server import start_embedded
 
-if psycopg.waiting.get_running_loop is not asyncio.get_running_loop:
-    # psycopg was imported before trio_asyncio (by another module): its waits would not
-    # see trio_asyncio's loop ("no running event loop" at the first connection)
-    raise ImportError("psycopg was imported before trio_asyncio: import the store first")
-
 T = TypeVar("T")
 
 EVENT_COLUMNS = (
@@ -957,8 +952,13 @@ async def open_store(settings: Settings, *, migrate: bool = True) -> AsyncIterat
     """Connect (starting the embedded server if no URL is set), migrate, yield the Store.
 
     Owns the trio-asyncio loop and the connection; both close on exit.
-    Errors: DatabaseUnavailable (one line, no password) when unreachable.
+    Errors: DatabaseUnavailable (one line, no password) when unreachable; RuntimeError
+    when psycopg was imported before this module (before trio_asyncio).
     """
+    if psycopg.waiting.get_running_loop is not asyncio.get_running_loop:
+        # Its waits would not see trio_asyncio's loop: "no running event loop" at the
+        # first connection, which does not say why.
+        raise RuntimeError("psycopg was imported before scenescout_cli.store.db")
     url = await resolve_database_url(settings)
     async with trio_asyncio.open_loop():
         try:
