@@ -950,11 +950,13 @@ class DedupIndex:
         features = self._features(event)
         # Most candidates of a block fail on time, place or title. Timed pairs more
         # than TIME_TOLERANCE apart, and a timed record outside a date-only one's local
-        # day, are vetoed here, then pairs of places that do not agree (one remembered
+        # day, are vetoed here, then pairs of places known not to agree (one remembered
         # verdict per pair of places), then titles below TITLE_MATCH where the pair's
         # titles are each one's own title without its venue's words (see
-        # _titles_without_venue), all compared in one rapidfuzz call. Each is the veto
-        # _score would give; the rest go on to the full decision.
+        # _titles_without_venue), all compared in one rapidfuzz call; a pair of places
+        # not decided yet is decided after its titles agree. Each is the veto _score
+        # would give, so their order changes no decision; the rest go on to the full
+        # decision.
         quick = features.start is not None and not features.date_only
         ts = features.ts
         own_title = features.own_title
@@ -985,13 +987,9 @@ class DedupIndex:
                     elif other.day is not None and not other.day[0] <= ts < other.day[1]:
                         continue  # not on the date-only record's local date
                 place = verdicts.get(entry.place_id, missing)
-                if place is missing:  # places.decide, without the call
-                    place = verdicts[entry.place_id] = _place_verdict(features, other)
-                    decided += 1
                 if place is None:
                     continue
-                places_of[entry] = place
-                if (
+                batched = (
                     own_title
                     and other.own_title
                     and (
@@ -1001,13 +999,25 @@ class DedupIndex:
                             and other.title_words.isdisjoint(venue_words)
                         )
                     )
-                ):
+                )
+                if place is missing:
+                    if batched:
+                        # Decided after the titles, for the few whose titles agree: a
+                        # place verdict costs ~10 title comparisons in one C call.
+                        titles.append(other.own_title)
+                        titled.append(entry)
+                        continue
+                    place = verdicts[entry.place_id] = _place_verdict(features, other)
+                    decided += 1
+                    if place is None:
+                        continue
+                places_of[entry] = place
+                if batched:
                     titles.append(other.own_title)
                     titled.append(entry)
                 else:
                     candidates.append(entry)
         self.comparisons += compared
-        places.held(decided)
         if titles:
             agreeing = process.extract(
                 own_title,
@@ -1017,7 +1027,18 @@ class DedupIndex:
                 score_cutoff=TITLE_MATCH,
                 limit=None,
             )
-            candidates += [titled[index] for _, _, index in agreeing]
+            for _, _, index in agreeing:
+                entry = titled[index]
+                if entry not in places_of:
+                    place = verdicts.get(entry.place_id, missing)
+                    if place is missing:
+                        place = verdicts[entry.place_id] = _place_verdict(features, entry.features)
+                        decided += 1
+                    if place is None:
+                        continue
+                    places_of[entry] = place
+                candidates.append(entry)
+        places.held(decided)
         best: dict[Hashable, float] = {}
         for entry in candidates:
             score = scores[entry] = _score(features, entry.features, places_of[entry])
