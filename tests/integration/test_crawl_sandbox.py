@@ -353,8 +353,7 @@ def test_metrics_file_and_rejects_after_a_crawl(
     # time, so the run ends partial, and with three sources at once pages arrive before
     # it ends. One source could not promise both: its world always spans 30 days (2,375
     # Ticketmaster events took 13 s to fetch once), and a larger world can take the
-    # whole 15 s before its first page. Hung requests fail fast (the default 30 s
-    # timeout would let none through).
+    # whole 15 s before its first page. Hung requests fail fast (after 3 s, not 30).
     sources = ("ticketmaster", "eventbrite", "yelp")
     config = tmp_path / "hostile.toml"
     config.write_text("".join(f"[sources.{name}]\nrequest_timeout = 3\n" for name in sources))
