@@ -1000,24 +1000,22 @@ class DedupIndex:
                         )
                     )
                 )
+                if batched:
+                    # A place not decided yet is decided after the titles, for the few
+                    # whose titles agree: ~6 in 7 such pairs failed on titles, which
+                    # one C call compares for all of them.
+                    if place is not missing:
+                        places_of[entry] = place
+                    titles.append(other.own_title)
+                    titled.append(entry)
+                    continue
                 if place is missing:
-                    if batched:
-                        # Decided after the titles, for the few whose titles agree:
-                        # ~6 in 7 such pairs failed on titles, which one C call
-                        # compares for all of them.
-                        titles.append(other.own_title)
-                        titled.append(entry)
-                        continue
                     place = verdicts[entry.place_id] = _place_verdict(features, other)
                     decided += 1
                     if place is None:
                         continue
                 places_of[entry] = place
-                if batched:
-                    titles.append(other.own_title)
-                    titled.append(entry)
-                else:
-                    candidates.append(entry)
+                candidates.append(entry)
         self.comparisons += compared
         if titles:
             agreeing = process.extract(
