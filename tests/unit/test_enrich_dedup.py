@@ -202,6 +202,23 @@ def test_index_matches_another_providers_record() -> None:
     assert len(index) == 1
 
 
+@pytest.mark.parametrize("indexed_minute", [0, 1, 14, 15, 29, 30, 31, 44, 45, 59])
+def test_index_reaches_exactly_the_start_tolerance(indexed_minute: int) -> None:
+    """Wherever a start lies in its half-hour slot, the index finds records up to
+    TIME_TOLERANCE before and after it, and does not even look at one an hour off."""
+    indexed = local(2026, 7, 10, 20, indexed_minute)
+    for offset, found in ((-30, True), (30, True), (-31, False), (31, False)):
+        index = DedupIndex()
+        index.add("e1", event(starts_at=indexed))
+        probe = other(starts_at=indexed + dt.timedelta(minutes=offset))
+        assert (index.match(probe) == "e1") is found, (indexed_minute, offset)
+    for offset in (-60, 60):
+        index = DedupIndex()
+        index.add("e1", event(starts_at=indexed))
+        assert index.match(other(starts_at=indexed + dt.timedelta(minutes=offset))) is None
+        assert index.comparisons == 0, (indexed_minute, offset)
+
+
 def test_index_matches_across_midnight() -> None:
     """23:50 and 00:10 the next day (20 minutes) meet across the day and bucket boundary."""
     index = DedupIndex()
