@@ -1146,10 +1146,11 @@ def _blocks(blocks: dict[int, dict[int, list[_Entry]]], f: _Features) -> Iterato
     one of its venue keys (an entry may be in several).
 
     Blocks are held in two levels, time code → place code → records, and both codes
-    are ints (``_buckets``, ``_places_of``). A search reaches 35 cells × 4 buckets and
-    the venue keys, ~110 blocks, most of them empty; a look in a dict of tens of
-    thousands of tuple keys cost ~1 µs on the development machines. Now a bucket's
-    few places are scanned when they are fewer than its cells to look up.
+    are ints (``_buckets``, ``_places_of``). A search reaches 35 cells × 4 time codes
+    (three half-hours and the day) and the venue keys, ~150 blocks, most of them
+    empty; a look in a dict of tens of thousands of tuple keys cost ~1 µs on the
+    development machines. Now a bucket's few places are scanned when they are fewer
+    than its cells to look up.
     """
     geo = _geo_code(f.lat, f.lon)
     venues = _venue_codes(f.venue_keys)
@@ -1251,13 +1252,14 @@ def _buckets(f: _Features, *, search: bool) -> Iterator[int]:
         if not search:
             yield _slot_code(_bucket(f.start))
             return
-        # A timed start matches starts within TIME_TOLERANCE: they lie in these slots.
-        # (from the epoch: a start near datetime.min or .max has no instant to spare)
+        # A timed start matches starts within TIME_TOLERANCE: they lie in these slots
+        # (counted as offsets from the epoch: start ± TIME_TOLERANCE as a datetime
+        # would overflow near datetime.min and .max).
         since = f.start - _EPOCH
         first, last = (since - TIME_TOLERANCE) // _BUCKET, (since + TIME_TOLERANCE) // _BUCKET
         for slot in range(first, last + 1):
             yield _slot_code(slot)
-        yield _day_code((f.start - _EPOCH) // _DAY)
+        yield _day_code(since // _DAY)
         return
     begin, end = _local_day_of(f)
     if search:
