@@ -1027,6 +1027,7 @@ class DedupIndex:
                 places_of[entry] = place
                 candidates.append(entry)
         self.comparisons += compared
+        places.held(decided)
         if titles:
             agreeing = process.extract(
                 own_title,
@@ -1041,13 +1042,11 @@ class DedupIndex:
                 if entry not in places_of:
                     place = verdicts.get(entry.place_id, missing)
                     if place is missing:
-                        place = verdicts[entry.place_id] = _place_verdict(features, entry.features)
-                        decided += 1
+                        place = places.decide(verdicts, features, entry.features, entry.place_id)
                     if place is None:
                         continue
                     places_of[entry] = place
                 candidates.append(entry)
-        places.held(decided)
         best: dict[Hashable, float] = {}
         for entry in candidates:
             score = scores[entry] = _score(features, entry.features, places_of[entry])
