@@ -323,7 +323,6 @@ def normalise_title(title: str) -> str:
     return " ".join(words)
 
 
-@functools.lru_cache(maxsize=65_536)
 def normalise_venue(name: str) -> str:
     """A venue name folded to its words: casefold, accents, "&" as "and", punctuation,
     apostrophes and the words "the", "of", "at", "a", "an", "and", "le", "la" removed."""
@@ -422,6 +421,8 @@ class _Features:
     generic_venue: bool
     acronyms: frozenset[str]
     venue_keys: frozenset[str]
+    #: the index's place codes of ``venue_keys`` (``_venue_codes``)
+    venue_codes: tuple[int, ...]
     lat: float | None
     lon: float | None
     address: str
@@ -436,15 +437,12 @@ def _features(event: Event) -> _Features:
     zone = zone_named(event.timezone)
     start = event.starts_at
     date_only = is_date_only(event, zone)
-    venue = normalise_venue(event.venue_name) if event.venue_name else ""
-    venue_words = _venue_words(venue)
-    acronyms = _acronyms(event.venue_name or "")
-    own_title = _own_title(title, venue_words)
+    venue = _venue(event.venue_name or "")
+    own_title = _own_title(title, venue.words)
     lat, lon = event.lat, event.lon
     if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
         lat = lon = None
     address = _address(event.address) if event.address else ""
-    core = _venue_core(venue, venue_words)
     return _Features(
         source=event.source,
         source_id=event.source_id,
@@ -459,12 +457,13 @@ def _features(event: Event) -> _Features:
         shows=shows,
         parts=parts,
         clocks=clocks,
-        venue=venue,
-        venue_words=venue_words,
-        venue_core=core,
-        generic_venue=_is_generic_venue(core),
-        acronyms=acronyms,
-        venue_keys=_venue_keys(venue, acronyms),
+        venue=venue.name,
+        venue_words=venue.words,
+        venue_core=venue.core,
+        generic_venue=venue.generic,
+        acronyms=venue.acronyms,
+        venue_keys=venue.keys,
+        venue_codes=venue.codes,
         lat=lat,
         lon=lon,
         address=address,
@@ -497,17 +496,34 @@ def _address(address: str) -> str:
     return " ".join(_words(_fold(address)))
 
 
+class _Venue:
+    """What the matcher reads from one venue name, computed once per name: every record
+    at the venue shares these objects (``_venue``)."""
+
+    __slots__ = ("acronyms", "codes", "core", "generic", "keys", "name", "words")
+
+    def __init__(self, raw: str) -> None:
+        #: the normalised name ("" when none)
+        self.name = name = normalise_venue(raw) if raw else ""
+        self.words: frozenset[str] = _frozen(name.split())
+        #: the words without city and type filler, sorted ("" when no venue)
+        self.core = " ".join(sorted(self.words - _CITY_WORDS - _TYPE_WORDS)) or name
+        #: the core is made only of common venue words ("The Garden", "The Lounge")
+        self.generic = _is_generic_venue(self.core)
+        self.acronyms = _acronyms(raw)
+        self.keys = _venue_keys(name, self.acronyms)
+        self.codes = _venue_codes(self.keys)
+
+
+# One cache for a venue name's features, not one per feature: a large city has
+# thousands of venues (6,500 over the first 300,000 records of 1M in the sandbox), and
+# six caches of them held ~5 MiB of cache entries in the engine's process.
 @functools.lru_cache(maxsize=65_536)
-def _venue_words(venue: str) -> frozenset[str]:
-    """The words of a normalised venue name: one set shared by all the venue's records."""
-    return _frozen(venue.split())
+def _venue(raw: str) -> _Venue:
+    """The features of the venue name ``raw`` as an event gives it ("" for none)."""
+    return _Venue(raw)
 
 
-def _venue_core(venue: str, words: frozenset[str]) -> str:
-    return " ".join(sorted(words - _CITY_WORDS - _TYPE_WORDS)) or venue
-
-
-@functools.lru_cache(maxsize=65_536)
 def _is_generic_venue(core: str) -> bool:
     return bool(core) and all(word in _COMMON_VENUE_WORDS for word in core.split())
 
@@ -548,13 +564,12 @@ def zone_named(name: str | None) -> zoneinfo.ZoneInfo | None:
         return None
 
 
-@functools.lru_cache(maxsize=65_536)
 def _acronyms(name: str) -> frozenset[str]:
     """Initials of a multi-word venue name, with and without small words ("Madison
     Square Garden" → msg; "Brooklyn Academy of Music" → bam, baom)."""
     words = _words(_fold(name))
     if len(words) < 2:
-        return frozenset()
+        return _EMPTY
     core = [w for w in words if w not in _VENUE_STOPWORDS]
     found = {"".join(w[0] for w in words)}
     if len(core) >= 2:
@@ -1152,7 +1167,7 @@ def _blocks(blocks: dict[int, dict[int, list[_Entry]]], f: _Features) -> Iterato
     than its cells to look up.
     """
     geo = _geo_code(f.lat, f.lon)
-    venues = _venue_codes(f.venue_keys)
+    venues = f.venue_codes
     for time_code in _buckets(f, search=True):
         cells = blocks.get(time_code)
         if not cells:
@@ -1177,7 +1192,7 @@ def _blocks(blocks: dict[int, dict[int, list[_Entry]]], f: _Features) -> Iterato
 def _places_of(f: _Features) -> tuple[int, ...]:
     """The place codes a record is filed under: its geo cell, then its venue keys."""
     geo = _geo_code(f.lat, f.lon)
-    venues = _venue_codes(f.venue_keys)
+    venues = f.venue_codes
     return venues if geo is None else (geo, *venues)
 
 
@@ -1213,19 +1228,17 @@ def _geo_code(lat: float | None, lon: float | None) -> int | None:
 assert max(_NEAR_DELTAS) < _VENUE_CODE0 - ((2 * _GEO_I0 - _GEO_REACH) * _GEO_ROW - _GEO_REACH)
 
 
-@functools.lru_cache(maxsize=65_536)
 def _venue_codes(keys: frozenset[str]) -> tuple[int, ...]:
     return tuple(_VENUE_NUMBERS.setdefault(key, _VENUE_CODE0 + len(_VENUE_NUMBERS)) for key in keys)
 
 
-@functools.lru_cache(maxsize=65_536)
 def _venue_keys(venue: str, acronyms: frozenset[str]) -> frozenset[str]:
     """Venue-name block keys of a normalised venue name: each distinctive word, the
     distinctive words run together, and the acronyms — so "Wembley Stadium connected
     by EE" meets "Wembley Stadium", "The Bowery Ball Room" meets "Bowery Ballroom" and
     "MSG" meets "Madison Square Garden"."""
     if not venue:
-        return frozenset()
+        return _EMPTY
     words = venue.split()
     core = [w for w in words if w not in _CITY_WORDS and w not in _TYPE_WORDS] or words
     distinctive = (w for w in core if len(w) >= 3 and w not in _COMMON_VENUE_WORDS)
