@@ -386,3 +386,49 @@ async def test_ingestion_hands_on_pages_and_splits_in_order_however_late_the_ans
         assert isinstance(engine, LaggingEngine)
         assert "drain" in engine.calls
         assert "resume" in engine.calls
+
+
+def test_the_engines_thread_trims_the_c_heap_after_each_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The engine's process hands the C heap's free pages back after every batch it
+    finishes (``_heap_trimmer``), once its answer is queued."""
+    import pickle
+    import threading
+
+    from scenescout_cli.pipeline import ingest_worker
+
+    trimmed: list[int] = []
+    all_trimmed = threading.Event()
+
+    def trim() -> None:
+        trimmed.append(len(thread.answer(unfinished=99)))  # answers queued so far
+        if len(trimmed) == 3:
+            all_trimmed.set()
+
+    monkeypatch.setattr(ingest_worker, "_heap_trimmer", lambda: trim)
+    records = crawl_order(6, days=1)
+    thread = ingest_worker._EngineThread(IngestEngine({"listed": ListedAdapter(records)}, Linker()))
+    for page in _pages(6, 2):
+        thread.submit([pickle.dumps(PageJob("listed", page, NOW))])
+    assert all_trimmed.wait(timeout=30)
+    assert trimmed == [1, 1, 1]  # each trim found its batch's answer queued
+
+
+def test_the_heap_trimmer_is_glibcs_and_absent_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctypes
+    import platform
+
+    from scenescout_cli.pipeline import ingest_worker
+
+    if platform.libc_ver()[0] == "glibc":
+        trim = ingest_worker._heap_trimmer()
+        assert trim is not None
+        assert trim() in (0, 1)  # 1: memory was released
+
+    class NoTrim:  # a C library without malloc_trim (musl, macOS)
+        def __init__(self, name: object) -> None:
+            pass
+
+    monkeypatch.setattr(ctypes, "CDLL", NoTrim)
+    assert ingest_worker._heap_trimmer() is None
