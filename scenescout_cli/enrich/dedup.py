@@ -260,7 +260,6 @@ _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _TEXT_CACHE = 8_192
 
 
-@functools.lru_cache(maxsize=_TEXT_CACHE)
 def _fold(text: str) -> str:
     """Casefolded, accents stripped, typographic quotes and dashes made plain."""
     if text.isascii():
@@ -277,7 +276,6 @@ def _words(text: str) -> list[str]:
     return [_NUMBER_WORDS.get(word, word) for word in _NON_ALNUM.sub(" ", text).split()]
 
 
-@functools.lru_cache(maxsize=_TEXT_CACHE)
 def normalise_title(title: str) -> str:
     """A title reduced to the words that name the event, for fuzzy comparison.
 
@@ -300,7 +298,11 @@ def normalise_title(title: str) -> str:
     them separately. Returns the folded words of the whole title when the rules would
     leave nothing.
     """
-    folded = _fold(title)
+    return _normalised_title(_fold(title))
+
+
+def _normalised_title(folded: str) -> str:
+    """``normalise_title`` of a title already folded (``_fold``)."""
     bracketed = [inner.strip() for inner in _BRACKETS.findall(folded)]
     main = _BRACKETS.sub(" ", folded)
     segments = [s.strip(" -:|") for s in _SEGMENT_SPLIT.split(main)]
@@ -355,7 +357,6 @@ _CLOCK_24 = re.compile(r"\b([01]?\d|2[0-3])[:h]([0-5]\d)\b")
 _DIGIT = re.compile(r"\d")
 
 
-@functools.lru_cache(maxsize=_TEXT_CACHE)
 def _markers(folded: str) -> tuple[frozenset[str], frozenset[tuple[str, str]], frozenset[int]]:
     """(show markers, numbered parts, clock times in minutes) named in a folded title."""
     shows = [name for name, pattern in _SHOW_MARKERS if name in folded and pattern.search(folded)]
@@ -432,13 +433,12 @@ class _Features:
 
 
 def _features(event: Event) -> _Features:
-    title = normalise_title(event.title or "")
-    shows, parts, clocks = _markers(_fold(event.title or ""))
+    title = _title(event.title or "")
     zone = zone_named(event.timezone)
     start = event.starts_at
     date_only = is_date_only(event, zone)
     venue = _venue(event.venue_name or "")
-    own_title = _own_title(title, venue.words)
+    own_title = _own_title(title.text, venue.words)
     lat, lon = event.lat, event.lon
     if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
         lat = lon = None
@@ -451,12 +451,12 @@ def _features(event: Event) -> _Features:
         date_only=date_only,
         day=_day_span(start, zone) if start and date_only and zone else None,
         zone=zone,
-        title=title,
-        title_words=_title_words(title),
+        title=title.text,
+        title_words=title.words,
         own_title=own_title,
-        shows=shows,
-        parts=parts,
-        clocks=clocks,
+        shows=title.shows,
+        parts=title.parts,
+        clocks=title.clocks,
         venue=venue.name,
         venue_words=venue.words,
         venue_core=venue.core,
@@ -481,14 +481,42 @@ def _day_span(start: dt.datetime, zone: zoneinfo.ZoneInfo) -> tuple[float, float
 # thousands of records' features at once, and most of their words are repeats.
 
 
+class _Title:
+    """What the matcher reads from one title, computed once per title text: the records
+    of a tour, a residency or one event from several sources share these objects
+    (``_title``)."""
+
+    __slots__ = ("clocks", "parts", "shows", "text", "words")
+
+    def __init__(self, raw: str) -> None:
+        folded = _fold(raw)
+        #: ``normalise_title``, and its words
+        self.text, self.words = _shared_title(_normalised_title(folded))
+        self.shows, self.parts, self.clocks = _markers(folded)
+
+
+# One cache for a title's features, not one per feature (and none for the folded text):
+# at 1M events about half of the titles met are new (in the sandbox), and caches of
+# 8,192 texts each held ~2 MiB of cache entries and folded copies in the engine's
+# process. Titles that normalise alike ("HARBOR LIGHTS", "Harbor Lights") share their
+# text and word set (``_shared_title``).
 @functools.lru_cache(maxsize=_TEXT_CACHE)
-def _title_words(title: str) -> frozenset[str]:
-    return _frozen(map(sys.intern, title.split()))
+def _title(raw: str) -> _Title:
+    """The features of the title ``raw`` as an event gives it ("" for none)."""
+    return _Title(raw)
 
 
 @functools.lru_cache(maxsize=_TEXT_CACHE)
+def _shared_title(text: str) -> tuple[str, frozenset[str]]:
+    return text, _frozen(map(sys.intern, text.split()))
+
+
 def _own_title(title: str, venue_words: frozenset[str]) -> str:
-    return " ".join(w for w in title.split() if w not in venue_words)
+    """``title`` without the words of the venue's name (not cached: a title and a venue
+    recur together too rarely; ``title`` itself, shared, when it has none of them)."""
+    if venue_words.isdisjoint(words := title.split()):
+        return title
+    return " ".join(w for w in words if w not in venue_words)
 
 
 @functools.lru_cache(maxsize=_TEXT_CACHE)
