@@ -544,7 +544,7 @@ class _Venue:
 
 
 # One cache for a venue name's features, not one per feature: a large city has
-# thousands of venues (6,500 over the first 300,000 records of 1M in the sandbox), and
+# thousands of venues (6,533 over the first 241,858 records of 1M in the sandbox), and
 # six caches of them held ~5 MiB of cache entries in the engine's process.
 @functools.lru_cache(maxsize=65_536)
 def _venue(raw: str) -> _Venue:
