@@ -80,3 +80,29 @@ def test_the_database_thread_imports_nothing_the_pipeline_thread_imports() -> No
     assert {"scenescout_cli.store.db", "psycopg", "httpx"} <= pipeline
     leaves = {"scenescout_cli.store", "resource"}
     assert database & pipeline <= leaves | {"scenescout_cli.store.server"}
+
+
+def test_spawned_processes_do_not_import_the_command_line() -> None:
+    """multiprocessing's "spawn" runs the parent's main module in each child as
+    ``__mp_main__`` (the engine's process, the worker pool): the console script's module
+    must not import typer and the commands there."""
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    entry = pyproject["project"]["scripts"]["scenescout"]
+    assert entry == "scenescout_cli.__main__:main"
+    found = _modules_after(
+        "import runpy\nrunpy.run_module('scenescout_cli.__main__', run_name='__mp_main__')",
+        ("typer", "scenescout_cli.cli", "scenescout_cli.commands"),
+    )
+    assert found == ["none"]
+    # run as the program, it is the command line
+    done = subprocess.run(
+        [sys.executable, "-m", "scenescout_cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert "Find every public event" in done.stdout
