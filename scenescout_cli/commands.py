@@ -228,12 +228,17 @@ def show_cities() -> None:
 async def train_model(settings: Settings) -> None:
     """Retrain the category classifier on the labelled set plus the stored events that
     their providers categorised; crawls use the result from then on."""
-    from .enrich.classify import category_from_provider, train_from_events
+    from .enrich.classify import (
+        LEGACY_TRAINED_MODEL,
+        TRAINED_MODEL,
+        category_from_provider,
+        train_from_events,
+    )
     from .store.db import open_store
 
     async with open_store(settings) as store:
         rows = await store.provider_labelled()
-    path = settings.data_dir / "models" / "classifier.joblib"
+    path = settings.data_dir / TRAINED_MODEL
 
     def train() -> int:
         from .model import Event
@@ -253,6 +258,8 @@ async def train_model(settings: Settings) -> None:
         model = train_from_events(labelled)
         path.parent.mkdir(parents=True, exist_ok=True)
         model.save(path)
+        # the pickle an older version wrote is no longer used: the archive comes first
+        (settings.data_dir / LEGACY_TRAINED_MODEL).unlink(missing_ok=True)
         return sum(1 for *_, c in labelled if c)
 
     used = await trio.to_thread.run_sync(train)

@@ -19,7 +19,7 @@ import platformdirs
 import trio
 
 from ..config import APP_NAME, Settings
-from ..enrich.classify import default_model_path, preload_model
+from ..enrich.classify import default_model_path, preload_model, trained_model
 from ..enrich.geocode import (
     MISSING,
     GeocodeResult,
@@ -68,7 +68,7 @@ class Workers:
 @asynccontextmanager
 async def open_workers(settings: Settings) -> AsyncIterator[Workers]:
     """The worker pool, for the block's lifetime, with one worker started and the
-    classifier loaded into it in the background (a worker's start and ~0.15 s to load) while
+    classifier loaded into it in the background (a worker's start, numpy's import, the model) while
     the database starts and discovery begins. Started on first use instead, it held up
     the whole pipeline at the start of a crawl: the first batch to classify waited for
     it while ingestion and discovery waited on processing. One worker: processing
@@ -76,8 +76,8 @@ async def open_workers(settings: Settings) -> AsyncIterator[Workers]:
 
     Errors: whatever training the default model raises (first use on a machine).
     """
-    trained = settings.data_dir / "models" / "classifier.joblib"
-    if trained.exists():
+    trained = await trio.to_thread.run_sync(trained_model, settings.data_dir)
+    if trained is not None:
         model_path = str(trained)
     else:
         # trains once per machine on first use (seconds): keep it off the Trio thread

@@ -411,10 +411,13 @@ def test_metrics_file_and_rejects_after_a_crawl(
     assert locked.returncode == 3
     assert 'scenescout_last_run_exit_code{city="nyc"} 3' in metrics.read_text()
 
+    models = Path(scenescout_env["SCENESCOUT_DATA_DIR"]) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (models / "classifier.joblib").write_bytes(b"an older version's model")
     trained = run_scenescout(["model", "train"], scenescout_env)
     assert trained.returncode == 0, trained.stderr
-    model = Path(scenescout_env["SCENESCOUT_DATA_DIR"]) / "models" / "classifier.joblib"
-    assert model.is_file()
+    assert str(models / "classifier.npz") in trained.stdout.replace("\n", "")
+    assert [p.name for p in models.iterdir()] == ["classifier.npz"]  # the pickle is gone
 
 
 def test_a_second_sigint_stops_at_once(database_url: str, scenescout_env: dict[str, str]) -> None:

@@ -260,14 +260,96 @@ def test_fit_refuses_unknown_categories_and_mismatched_lengths() -> None:
 
 
 def test_save_then_load_predicts_the_same(small_model: TextClassifier, tmp_path: Path) -> None:
-    """A saved model loads back with identical probabilities and training counts."""
-    path = tmp_path / "models" / "m.joblib"
+    """A saved model is a numpy archive without pickles; it loads back with identical
+    probabilities and training counts, and saves again to the same arrays."""
+    import numpy as np
+
+    path = tmp_path / "models" / "m.npz"
     small_model.save(path)
+    with np.load(path, allow_pickle=False) as arrays:  # nothing in it needs unpickling
+        assert json.loads(str(arrays["meta"]))["format"] == 3
+        assert arrays["coef"].shape[1] == len(arrays["words_terms"]) + len(arrays["chars_terms"])
     loaded = TextClassifier.load(path)
+    texts, _ = load_labelled()
+    texts += ODD_TEXTS
+    assert (loaded.predict_proba(texts) == small_model.predict_proba(texts)).all()
+    assert loaded.classes == small_model.classes
+    assert loaded.trained_on == small_model.trained_on
+    assert [p.name for p in path.parent.iterdir()] == ["m.npz"]  # no temporary left
+    again = tmp_path / "again.npz"
+    loaded.save(again)
+    with np.load(path) as first, np.load(again) as second:
+        assert sorted(first.files) == sorted(second.files)
+        assert all((first[name] == second[name]).all() for name in first.files)
+
+
+def test_a_model_file_of_the_second_format_still_loads(
+    small_model: TextClassifier, tmp_path: Path
+) -> None:
+    """Files of plain arrays pickled by joblib (``scenescout model train`` before the
+    archive) load and predict as before."""
+    from importlib.metadata import version
+
+    old = tmp_path / "classifier.joblib"
+    joblib.dump(
+        {
+            "format": 2,
+            "sklearn": version("scikit-learn"),
+            "trained_on": small_model.trained_on,
+            "predictor": small_model._fitted().data,
+        },
+        old,
+        compress=3,
+    )
+    loaded = TextClassifier.load(old)
     texts, _ = load_labelled()
     assert (loaded.predict_proba(texts[:50]) == small_model.predict_proba(texts[:50])).all()
     assert loaded.trained_on == small_model.trained_on
-    assert [p.name for p in path.parent.iterdir()] == ["m.joblib"]  # no temporary left
+
+
+def test_load_refuses_archives_it_did_not_write(
+    small_model: TextClassifier, tmp_path: Path
+) -> None:
+    """An archive with pickled arrays, missing arrays, arrays that do not fit together
+    or another format's metadata raises ConfigError (and unpickles nothing)."""
+    import numpy as np
+
+    good = tmp_path / "good.npz"
+    small_model.save(good)
+    with np.load(good) as loaded:
+        arrays = {name: loaded[name] for name in loaded.files}
+    meta = json.loads(str(arrays["meta"]))
+    cases = {
+        "pickled": arrays | {"classes": np.array([{"evil": 1}, None], dtype=object)},
+        "missing": {k: v for k, v in arrays.items() if k != "chars_idf"},
+        "short": arrays | {"words_idf": arrays["words_idf"][:-1]},
+        "coefficients": arrays | {"coef": arrays["coef"][:, :-1]},
+        "format": arrays | {"meta": np.array(json.dumps(meta | {"format": 2}))},
+        "metadata": arrays | {"meta": np.array("[]")},
+    }
+    for name, content in cases.items():
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, **content)
+        with pytest.raises(ConfigError, match="not a scenescout model"):
+            TextClassifier.load(path)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(ConfigError, match="not a scenescout model"):
+        TextClassifier.load(truncated)
+
+
+def test_the_trained_model_is_the_archive_else_an_older_pickle(
+    small_model: TextClassifier, tmp_path: Path
+) -> None:
+    """A crawl uses the archive ``scenescout model train`` writes; a data dir with only
+    the pickle of an older version uses that; without either, the default."""
+    assert classify.trained_model(tmp_path) is None
+    legacy = tmp_path / classify.LEGACY_TRAINED_MODEL
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"older")
+    assert classify.trained_model(tmp_path) == legacy
+    small_model.save(tmp_path / classify.TRAINED_MODEL)
+    assert classify.trained_model(tmp_path) == tmp_path / "models" / "classifier.npz"
 
 
 def test_load_refuses_files_it_did_not_write(small_model: TextClassifier, tmp_path: Path) -> None:
@@ -332,24 +414,26 @@ def test_prediction_agrees_with_the_scikit_learn_pipeline(small_model: TextClass
 def test_a_loaded_model_predicts_without_importing_scikit_learn(
     small_model: TextClassifier, tmp_path: Path
 ) -> None:
-    """A crawl's worker loads the model without scikit-learn (0.76 s of imports), nor
-    de-duplication and rapidfuzz, which only the engine's process needs."""
+    """A crawl's worker loads the model without scikit-learn (0.76 s of imports) or
+    joblib (~0.08 s), nor de-duplication and rapidfuzz, which only the engine's process
+    needs."""
     import subprocess
     import sys
 
-    path = tmp_path / "m.joblib"
+    path = tmp_path / "m.npz"
     small_model.save(path)
     script = (
         "import sys\n"
         "from scenescout_cli.enrich.classify import classify_texts\n"
         f"print(classify_texts(['Knicks vs. Celtics'], {str(path)!r})[0][0])\n"
         "print('sklearn' in sys.modules)\n"
+        "print('joblib' in sys.modules)\n"
         "print('scenescout_cli.enrich.dedup' in sys.modules or 'rapidfuzz' in sys.modules)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
-    assert done.stdout.split() == ["sports", "False", "False"]
+    assert done.stdout.split() == ["sports", "False", "False", "False"]
 
 
 def test_a_model_file_of_the_first_format_still_loads(
@@ -390,7 +474,7 @@ def test_classify_texts_loads_a_model_once_per_process_and_again_when_it_changes
     small_model: TextClassifier, small_labelled: Path, tmp_path: Path
 ) -> None:
     """The worker job caches the loaded model by path and file version."""
-    path = tmp_path / "m.joblib"
+    path = tmp_path / "m.npz"
     small_model.save(path)
     first = classify_texts(["Knicks vs. Celtics"], str(path))
     assert first[0][0] == "sports"
