@@ -36,6 +36,7 @@ from ..enrich.validate import validate
 from ..errors import RecordRejected
 from ..model import Event, Reject, Venue, evolve_event
 from ..sources.base import SourceAdapter
+from .channels import put
 from .linking import Linker, Load, Loader
 from .messages import Item, Linked, PageDone, QuerySplit, RawPage, Unchanged
 from .stats import RunStats, StageStats
@@ -481,15 +482,16 @@ async def ingest(
                     stats.merged_across_sources = result.merged_across_sources
                     stats.dedup_comparisons = result.comparisons
                     for item in result.items:
-                        await out.send(item)
+                        await put(out, item)
                         stage.sent += 1
-                    await out.send(
+                    await put(
+                        out,
                         PageDone(
                             page.query.key,
                             page.page_number + 1,
                             page.next_cursor,
                             page.next_cursor is None,
-                        )
+                        ),
                     )
 
 

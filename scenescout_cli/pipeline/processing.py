@@ -36,6 +36,7 @@ from ..enrich.quality import quality_score
 from ..errors import ScenescoutError
 from ..model import Event, evolve_event
 from ..workers import JobFailed, WorkerPool
+from .channels import put
 from .messages import ImageDone, Item, Linked
 from .stats import RunStats
 
@@ -120,7 +121,7 @@ async def process(
                 enriched = await _enrich(batch, enricher, stage)
                 stage.busy_s += time.perf_counter() - began
                 for item in enriched:
-                    await out.send(item)
+                    await put(out, item)
                     stage.sent += 1
                     if images_send is not None and isinstance(item, Linked):
                         await _queue_image(item, enricher, images_send)

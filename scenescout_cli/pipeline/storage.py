@@ -20,6 +20,7 @@ import trio
 from ..model import Event, Reject, Venue
 from ..store.db import Batch, Link, Progress, WriteResult
 from . import capacities
+from .channels import take_buffered
 from .messages import ImageDone, Item, Linked, PageDone, QuerySplit, Unchanged
 from .stats import RunStats
 
@@ -124,17 +125,20 @@ async def store_items(
     async with inbox:
         task_status.started()
         deadline = math.inf
-        while True:
+        more = True  # the channel may hold more: its senders are not all closed
+        while more:
             with trio.move_on_at(deadline):
                 try:
                     item = await inbox.receive()
                 except trio.EndOfChannel:
                     break
-                stage.received += 1
-                items.append(item)
-                if len(items) == 1:
+                if not items:
                     deadline = trio.current_time() + max_age
-                if len(items) < batch_size:
+                items.append(item)
+                had = len(items)
+                more = take_buffered(inbox, items, batch_size)  # no wait for each item
+                stage.received += len(items) - had + 1
+                if more and len(items) < batch_size:
                     continue
             await flush()
             deadline = math.inf
