@@ -141,6 +141,29 @@ def test_shouting_or_overlong_titles_earn_half() -> None:
     assert quality_score(bare(title="Harbor Lights " * 12)) == half
 
 
+@pytest.mark.parametrize(
+    "title",
+    [
+        "HARBOR LIGHTS LIVE IN CONCERT",
+        "Harbor Lights Live",
+        "NYC JAZZ FEST w/ guests",
+        "ÉTÉ INDIEN EN CONCERT",
+        "Été indien en concert",
+        "ΜΟΥΣΙΚΗ ΒΡΑΔΙΑ ΣΤΗΝ ΑΘΗΝΑ",
+        "1234567 !!!",
+        "ABCDEFG h",
+        "ABCDEFGH i",
+    ],
+)
+def test_shouting_counts_letters_and_capitals_as_str_does(title: str) -> None:
+    """The fast count (bytes, for ASCII titles) agrees with ``isalpha``/``isupper``
+    character by character, ASCII or not."""
+    letters = [ch for ch in title if ch.isalpha()]
+    expected = len(letters) >= 8 and sum(ch.isupper() for ch in letters) > 0.8 * len(letters)
+    half = quality_score(bare()) - WEIGHTS["title"] / 2
+    assert (quality_score(bare(title=title)) == half) is expected
+
+
 def test_other_category_earns_no_category_points() -> None:
     """Only a real category counts; "other" is as good as none."""
     assert quality_score(bare(category="other")) == quality_score(bare())
