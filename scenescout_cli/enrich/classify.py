@@ -522,8 +522,9 @@ class TextClassifier:
     ``fit`` then ``predict``/``predict_with_confidence``; ``save``/``load`` persist the
     fitted model as a numpy archive. Prediction reads the fitted model's plain arrays
     (``_Predictor``), so a loaded model predicts without importing scikit-learn.
-    **Security:** a model file is a pickle; ``load`` runs code from it — load only files
-    scenescout wrote. Not thread-safe while fitting.
+    **Security:** a model of this format loads without running code from the file; the
+    joblib pickles of the two before run code when loaded — load only ones scenescout
+    wrote. Not thread-safe while fitting.
     """
 
     def __init__(self) -> None:
