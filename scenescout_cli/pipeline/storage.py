@@ -134,10 +134,10 @@ async def store_items(
                     break
                 if not items:
                     deadline = trio.current_time() + max_age
+                before = len(items)
                 items.append(item)
-                had = len(items)
                 more = take_buffered(inbox, items, batch_size)  # no wait for each item
-                stage.received += len(items) - had + 1
+                stage.received += len(items) - before
                 if more and len(items) < batch_size:
                     continue
             await flush()
