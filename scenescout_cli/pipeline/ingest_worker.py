@@ -148,7 +148,8 @@ class _EngineThread:
     def __init__(self, engine: IngestEngine) -> None:
         self._engine = engine
         self._changed = threading.Condition()
-        self._todo: deque[list[bytes]] = deque()
+        #: batches and, for each, how many links storage had committed when it came
+        self._todo: deque[tuple[list[bytes], int]] = deque()
         self._unfinished = 0  # batches queued or being worked on
         self._finished: list[bytes] = []
         self._need: NeedRows | None = None  # asked for, not yet taken by ``answer``
@@ -156,9 +157,9 @@ class _EngineThread:
         self._error: BaseException | None = None
         threading.Thread(target=self._run, name="ingest-engine", daemon=True).start()
 
-    def submit(self, jobs: list[bytes]) -> None:
+    def submit(self, jobs: list[bytes], committed: int) -> None:
         with self._changed:
-            self._todo.append(jobs)
+            self._todo.append((jobs, committed))
             self._unfinished += 1
             self._changed.notify_all()
 
@@ -190,8 +191,10 @@ class _EngineThread:
                 with self._changed:
                     while not self._todo:
                         self._changed.wait()
-                    jobs = self._todo.popleft()
-                result = self._engine.start([pickle.loads(job) for job in jobs])
+                    jobs, committed = self._todo.popleft()
+                result = self._engine.start(
+                    [pickle.loads(job) for job in jobs], committed=committed
+                )
                 while isinstance(result, NeedRows):
                     with self._changed:
                         self._need = result
@@ -245,9 +248,9 @@ def _worker_of(session: str) -> _EngineThread:
 # the answer and brings the next batch.
 
 
-def _submit(session: str, jobs: list[bytes]) -> NeedRows | list[bytes]:
+def _submit(session: str, jobs: list[bytes], committed: int) -> NeedRows | list[bytes]:
     worker = _worker_of(session)
-    worker.submit(jobs)
+    worker.submit(jobs, committed)
     return worker.answer(unfinished=1)
 
 
@@ -342,9 +345,9 @@ class ProcessEngine:
     def pack(self, job: PageJob) -> bytes:
         return pickle.dumps(job, PROTOCOL)
 
-    async def submit(self, packed: Sequence[bytes]) -> Answer:
+    async def submit(self, packed: Sequence[bytes], *, committed: int = 0) -> Answer:
         await self._opened.wait()
-        answer: Answer = await self._call(_submit, list(packed))
+        answer: Answer = await self._call(_submit, list(packed), committed)
         return answer
 
     async def resume(

@@ -216,10 +216,13 @@ class IngestEngine:
         self._queue: list[PageJob] = []
         self._results: list[PageResult] = []
 
-    def start(self, jobs: Sequence[PageJob]) -> list[PageResult] | NeedRows:
-        """Begin ``jobs``; see the class docstring. ValueError while a call is unfinished."""
+    def start(self, jobs: Sequence[PageJob], *, committed: int = 0) -> list[PageResult] | NeedRows:
+        """Begin ``jobs``; see the class docstring. ``committed``: how many of the
+        engine's ``Linked`` items storage has committed so far (``Linker.committed``).
+        ValueError while a call is unfinished."""
         if self._page is not None or self._queue:
             raise ValueError("the engine is still linking the previous page")
+        self.linker.committed(committed)
         self._queue = list(reversed(jobs))
         self._results = []
         return self._advance(None)
@@ -378,7 +381,8 @@ Answer = NeedRows | list[Any]
 class EngineHandle(Protocol):
     """An ``IngestEngine`` reached from the Trio thread (here or in a worker process).
 
-    ``submit`` hands the engine one batch of jobs (each made by ``pack``) and answers
+    ``submit`` hands the engine one batch of jobs (each made by ``pack``), with how many
+    of its ``Linked`` items storage has committed (``IngestEngine.start``), and answers
     with whatever earlier batches finished: a worker keeps working on one batch while
     the next crosses the pipe, so its answers may lag one batch behind; ``drain``
     answers once every batch is finished. A ``NeedRows`` (the oldest unfinished batch
@@ -389,7 +393,7 @@ class EngineHandle(Protocol):
 
     def pack(self, job: PageJob) -> Any: ...
 
-    async def submit(self, packed: Sequence[Any]) -> Answer: ...
+    async def submit(self, packed: Sequence[Any], *, committed: int = 0) -> Answer: ...
 
     async def resume(
         self, loaded: Sequence[tuple[Load, list[Any]]], *, drain: bool = False
@@ -415,9 +419,9 @@ class LocalEngine:
     def pack(self, job: PageJob) -> PageJob:
         return job
 
-    async def submit(self, packed: Sequence[PageJob]) -> Answer:
+    async def submit(self, packed: Sequence[PageJob], *, committed: int = 0) -> Answer:
         await trio.lowlevel.checkpoint()
-        return answer_of(self.engine.start(packed))
+        return answer_of(self.engine.start(packed, committed=committed))
 
     async def resume(
         self, loaded: Sequence[tuple[Load, list[Any]]], *, drain: bool = False
@@ -453,7 +457,9 @@ async def ingest(
 
     Three tasks, pages in order through each: one packs jobs, one feeds them to the
     engine (and answers its NeedRows), this one unpacks the results and hands the items
-    on — so the engine works on the next page while the last one's items go on.
+    on — so the engine works on the next page while the last one's items go on. With
+    each batch the engine is told ``stats.linked_committed`` (storage counts the
+    ``Linked`` items it has committed), so its Linker forgets committed partitions soon.
     Cancellation: anywhere; a worker process busy with a page is killed.
     """
     engine = engine if engine is not None else LocalEngine(IngestEngine(adapters, Linker()))
@@ -468,7 +474,7 @@ async def ingest(
     known = known_hashes or {}
     async with pages, out, trio.open_nursery() as nursery:
         nursery.start_soon(_pack_jobs, engine, adapters, pages, packed_send, known, stage)
-        nursery.start_soon(_feed_engine, engine, packed_recv, done_send, loader)
+        nursery.start_soon(_feed_engine, engine, packed_recv, done_send, loader, stats)
         task_status.started()
         async with done_recv:
             async for batch, finished in done_recv:
@@ -520,6 +526,7 @@ async def _feed_engine(
     jobs: trio.MemoryReceiveChannel[tuple[RawPage | QuerySplit, Any]],
     done: trio.MemorySendChannel[tuple[list[RawPage] | QuerySplit, Any]],
     loader: Loader | None,
+    stats: RunStats,
 ) -> None:
     """Jobs through the engine in order — every page already packed in one call, up to
     ENGINE_BATCH — its requests for stored events answered. The engine's answers may
@@ -588,7 +595,8 @@ async def _feed_engine(
                     break
                 batch.append(more)
             order.append([page for page, _ in batch if isinstance(page, RawPage)])
-            await send_on(await engine.submit([job for _, job in batch]))
+            jobs_of_batch = [job for _, job in batch]
+            await send_on(await engine.submit(jobs_of_batch, committed=stats.linked_committed))
         await drain()
 
 

@@ -56,16 +56,19 @@ are ignored (their own load brings them), so a date-only load may return more th
 date-only events (a loader that ignores ``date_only`` returns whole days: correct, but
 heavier).
 
-**Eviction.** When more than ``resident_limit`` records are held, the partitions no
-record has come near for ``settle_after`` links are dropped whole (a canonical event
-with all its records), least recently used first. A partition is touched by every link
-that needs it and by the link that puts an event in it, and when it is loaded; an event
-moves to the partition of its new start when a link changes it. So everything dropped
-was committed — at most a few thousand items are between ingestion and storage
-(pipeline/capacities) — and the store then holds each dropped event under the
-partition it was dropped from: loading it again brings back the same events, with the
-same ids. Records are kept without their raw payload (merging never reads it; storage
-gets the full record from the ``Linked`` item).
+**Eviction.** When more than ``resident_limit`` records are held, settled partitions
+are dropped whole (a canonical event with all its records), least recently used
+first. A partition is touched by every link that needs it and by the link that puts
+an event in it, and when it is loaded; an event moves to the partition of its new
+start when a link changes it. A partition is settled when every link that touched it
+is committed: storage says how many links it has committed (``committed``; links
+reach it in the order they were made), and without word from it, a partition no
+record has come near for ``settle_after`` links is (at most a few thousand items are
+between ingestion and storage: pipeline/capacities). So everything dropped was
+committed, and the store then holds each dropped event under the partition it was
+dropped from: loading it again brings back the same events, with the same ids.
+Records are kept without their raw payload (merging never reads it; storage gets the
+full record from the ``Linked`` item).
 
 ``link`` is pure and synchronous; ``prepare`` awaits the loader (a database query)
 only when a partition is missing. Without a loader (tests, the in-memory default)
@@ -95,13 +98,12 @@ from ..model import Event, event_id_for, evolve_event
 
 #: Records held before settled partitions are dropped (each costs a few kB with its
 #: features). About what a dense city (~1,400 records an hour) must hold anyway: the
-#: hours of the last SETTLE_AFTER links, the next hour and the date-only days around.
+#: hours of the links not yet committed, the next hour and the date-only days around.
 RESIDENT_LIMIT = 8_000
-#: Links after which a partition nobody came near is certainly committed: the pipeline
-#: holds at most ~2,900 linked records uncommitted (pipeline/capacities.py; the bound
-#: is checked with a 1.2 margin by tests/unit/test_pipeline.py). Smaller is leaner: a
-#: 1M-event crawl holds the partitions touched in the last SETTLE_AFTER links, and
-#: 3,500 instead of 5,000 took 13 MiB off its engine's peak.
+#: Links after which a partition nobody came near is certainly committed, when storage
+#: has not said so sooner (``Linker.committed``): the pipeline holds at most ~2,900
+#: linked records uncommitted (pipeline/capacities.py; the bound is checked with a 1.2
+#: margin by tests/unit/test_pipeline.py).
 SETTLE_AFTER = 3_500
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -238,6 +240,8 @@ class Linker:
         self._dropped: set[Partition] = set()
         self._touched: dict[Partition, int] = {}
         self._links_made = 0
+        #: links storage has committed (the first this many), as last told
+        self._committed = 0
         self._next_eviction = 0
         for event_id, record in known:
             self._add(event_id, record)
@@ -335,6 +339,17 @@ class Linker:
         self._home[event_id] = home
         self._by_partition.setdefault(home, set()).add(event_id)
 
+    def committed(self, links: int) -> None:
+        """Storage has committed the first ``links`` links this Linker made (counted
+        from 1, in order): the partitions only they touched may be dropped from now on,
+        without waiting ``settle_after`` links. A lower count than before changes
+        nothing; a count above the links made is an error (ValueError)."""
+        if links > self._links_made:
+            raise ValueError(f"{links} links committed, but only {self._links_made} made")
+        if links > self._committed:
+            self._committed = links
+            self._next_eviction = 0  # what was recent may be settled now
+
     def link(self, record: Event) -> tuple[uuid.UUID, Event, int]:
         """(canonical event id, canonical event merged from all its records, how many).
 
@@ -365,7 +380,10 @@ class Linker:
 
     def _evict(self) -> None:
         """Drop settled partitions, least recently touched first, to 80% of the limit."""
-        settled = self._links_made - self._settle_after
+        # Touched by a committed link, or by none of the last settle_after; a partition
+        # loaded after link n is touched as by link n (``accept``), so a strict "<"
+        # keeps one loaded for the records waiting on it.
+        settled = max(self._links_made - self._settle_after, self._committed)
         candidates = sorted(
             (self._touched.get(partition, -1), partition)
             for partition in self._by_partition

@@ -101,6 +101,9 @@ class RunStats:
     unchanged_in_run: int = 0
     rejected: Counter[str] = attrs.field(factory=Counter)
     batches: int = 0
+    #: ``Linked`` items storage has committed; they reach it in the order ingestion's
+    #: engine made them, so the engine may forget what only these touched (not shown)
+    linked_committed: int = 0
     notices: list[str] = attrs.field(factory=list)
     status: str = "running"
     finished: float | None = None

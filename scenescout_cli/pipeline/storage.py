@@ -119,6 +119,7 @@ async def store_items(
         stats.venues += result.venues
         stats.rejected.update(r.reason for r in batch.rejects)
         stats.batches += 1
+        stats.linked_committed += sum(isinstance(item, Linked) for item in items)
         stage.sent += len(items)
         items.clear()
 

@@ -286,9 +286,11 @@ class LaggingEngine:
 
     def __init__(self, engine: IngestEngine) -> None:
         self.engine = engine
-        self.waiting: list[list[PageJob]] = []
+        self.waiting: list[tuple[list[PageJob], int]] = []
         self.finished: list[list[PageResult]] = []
         self.calls: list[str] = []
+        #: the count of committed links each submit brought
+        self.told: list[int] = []
 
     def pack(self, job: PageJob) -> PageJob:
         return job
@@ -302,11 +304,13 @@ class LaggingEngine:
             if len(self.waiting) <= keep:
                 done, self.finished = self.finished, []
                 return done
-            result = self.engine.start(self.waiting.pop(0))
+            jobs, committed = self.waiting.pop(0)
+            result = self.engine.start(jobs, committed=committed)
 
-    async def submit(self, packed: list[PageJob]) -> Any:
+    async def submit(self, packed: list[PageJob], *, committed: int = 0) -> Any:
         self.calls.append("submit")
-        self.waiting.append(list(packed))
+        self.told.append(committed)
+        self.waiting.append((list(packed), committed))
         return self._work([], keep=1)
 
     async def resume(self, loaded: Any, *, drain: bool = False) -> Any:
@@ -388,6 +392,56 @@ async def test_ingestion_hands_on_pages_and_splits_in_order_however_late_the_ans
         assert "resume" in engine.calls
 
 
+async def test_ingestion_tells_its_engine_what_storage_has_committed() -> None:
+    """With each batch the engine hears how many Linked items storage has committed
+    (``stats.linked_committed``), so its Linker drops settled partitions long before
+    ``settle_after`` links — and links every record as one holding everything."""
+    from scenescout_cli.model import Area, Query, Window
+    from scenescout_cli.pipeline import ingestion
+    from scenescout_cli.pipeline.messages import RawPage
+    from scenescout_cli.pipeline.stats import RunStats
+
+    records = crawl_order(1_200, days=12)
+    unbounded = Linker()
+    firsts = {(r.source, r.source_id): r for r in reversed(records)}  # repeats pass once
+    expected = [unbounded.link(r)[0] for r in records if firsts[(r.source, r.source_id)] is r]
+    adapter = ListedAdapter(records)
+    store = FakeStore(lag=0)
+    query = Query("listed", Area(40.7, -74.0, 5.0), Window(NOW, NOW + dt.timedelta(days=12)))
+    pages = [RawPage("listed", query, n, page, NOW) for n, page in enumerate(_pages(1_200, 25))]
+    linker = Linker(lazy=True, resident_limit=300, settle_after=100_000)
+    engine = LaggingEngine(IngestEngine({"listed": adapter}, linker))
+    stats = RunStats(city="nyc")
+    pages_send, pages_recv = trio.open_memory_channel[RawPage](len(pages))
+    out_send, out_recv = trio.open_memory_channel[Any](40)
+    got: list[Linked] = []
+
+    async def storage() -> None:  # commits each record as it comes
+        async with out_recv:
+            async for item in out_recv:
+                if isinstance(item, Linked):
+                    store.write(item.event_id, item.record, item.merged)
+                    got.append(item)
+                    stats.linked_committed = store.committed
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(storage)
+        await nursery.start(
+            functools.partial(ingestion.ingest, engine=engine, loader=store.load),
+            {"listed": adapter},
+            pages_recv,
+            out_send,
+            stats,
+        )
+        async with pages_send:
+            for page in pages:
+                await pages_send.send(page)
+    assert [item.event_id for item in got] == expected
+    assert engine.told == sorted(engine.told)
+    assert engine.told[-1] > 1_000
+    assert linker.evicted > 10
+
+
 def test_the_engines_thread_trims_the_c_heap_after_each_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -410,7 +464,7 @@ def test_the_engines_thread_trims_the_c_heap_after_each_batch(
     records = crawl_order(6, days=1)
     thread = ingest_worker._EngineThread(IngestEngine({"listed": ListedAdapter(records)}, Linker()))
     for page in _pages(6, 2):
-        thread.submit([pickle.dumps(PageJob("listed", page, NOW))])
+        thread.submit([pickle.dumps(PageJob("listed", page, NOW))], 0)
     assert all_trimmed.wait(timeout=30)
     assert trimmed == [1, 1, 1]  # each trim found its batch's answer queued
 

@@ -142,8 +142,15 @@ class FakeStore:
     pending: list[tuple[uuid.UUID, Event, Event]] = attrs.field(factory=list)
     loads: list[Load] = attrs.field(factory=list)
     rows: int = 0
+    written: int = 0
+
+    @property
+    def committed(self) -> int:
+        """Links committed so far (what storage tells the Linker)."""
+        return self.written - len(self.pending)
 
     def write(self, event_id: uuid.UUID, record: Event, merged: Event) -> None:
+        self.written += 1
         self.pending.append((event_id, record, merged))
         while len(self.pending) > self.lag:
             committed_id, committed, merged_then = self.pending.pop(0)
@@ -312,6 +319,74 @@ async def test_recent_partitions_are_never_dropped() -> None:
     await link_with_prepare(linker, store, records)
     assert linker.evicted == 0
     assert linker.resident == len(records)
+
+
+@pytest.mark.parametrize("told", ["nothing", "committed", "too_much"])
+def test_a_linker_told_what_is_committed_drops_it_at_once(told: str) -> None:
+    """Told how many links storage has committed, a Linker drops what only those
+    touched without waiting ``settle_after`` links (here longer than the crawl), and
+    still links exactly as one holding everything. Told more than is committed, it
+    drops events whose commit is in flight and splits them: the count must be true."""
+    records = dense_order(hours=48)
+    unbounded = Linker()
+    expected = [unbounded.link(r) for r in records]
+
+    store = FakeStore(lag=300)
+    bounded = Linker(lazy=True, fresh=True, resident_limit=600, settle_after=len(records))
+    got = []
+    for first in range(0, len(records), 50):  # a page at a time, as the engine works
+        if told == "committed":
+            bounded.committed(store.committed)
+        elif told == "too_much":
+            bounded.committed(store.written)  # as if nothing were in flight
+        got += link_by_pages(bounded, store, records[first : first + 50])
+    agree = [linked == want for linked, want in zip(got, expected, strict=True)]
+    if told == "nothing":
+        assert bounded.evicted == 0
+        assert bounded.resident == len({(r.source, r.source_id) for r in records})
+    elif told == "committed":
+        assert all(agree)
+        assert bounded.evicted > 40
+        assert store.rows > 0  # events dropped then needed again came back
+    else:
+        assert not all(agree)
+
+
+async def test_a_crawl_moving_forward_holds_what_is_in_flight_when_told_commits() -> None:
+    """Records in time order, storage ~300 links behind and ``settle_after`` longer
+    than the crawl: told what is committed, a Linker holds about the hours of the
+    links in flight, as few as ``settle_after`` of 300 would keep."""
+    records = sorted(
+        (r for r in dense_order(hours=72) if r.starts_at is not None and not r.all_day),
+        key=lambda r: r.starts_at or dt.datetime.min,
+    )
+    store = FakeStore(lag=300)
+    linker = Linker(loader=store.load, resident_limit=500, settle_after=len(records))
+    largest = 0
+    for record in records:
+        linker.committed(store.committed)
+        await linker.prepare(record)
+        linked = linker.link(record)
+        store.write(linked[0], record, linked[1])
+        largest = max(largest, linker.resident)
+    assert store.rows == 0  # nothing dropped was needed again
+    assert linker.evicted > 50
+    assert largest <= 600
+
+
+def test_a_linker_takes_only_counts_of_links_it_made() -> None:
+    """A lower count than before changes nothing; more links than made is an error."""
+    linker = Linker(lazy=True, fresh=True, resident_limit=1, settle_after=10_000)
+    records = crawl_order(40, days=2)
+    for record in records[:20]:
+        linker.link(record)
+    linker.committed(20)
+    linker.committed(5)  # an older count: ignored
+    with pytest.raises(ValueError, match="21 links committed, but only 20 made"):
+        linker.committed(21)
+    for record in records[20:]:
+        linker.link(record)  # the partitions of the first 20 links are settled
+    assert linker.evicted > 0
 
 
 async def test_stored_events_are_loaded_once_per_hour_and_undated_once() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import weakref
 
@@ -10,6 +11,7 @@ import attrs
 import httpx
 import trio
 import trio.testing
+from trio.testing import wait_all_tasks_blocked
 
 from scenescout_cli.model import Event, Query, Reject
 from scenescout_cli.pipeline import capacities
@@ -250,6 +252,39 @@ async def test_storage_flushes_a_partial_batch_after_its_max_age(
         assert len(store.batches) == 1
         await send.aclose()
     assert stats.batches == 1
+
+
+async def test_storage_counts_the_linked_records_it_has_committed() -> None:
+    """``stats.linked_committed`` (what ingestion tells its Linker) grows by a batch's
+    Linked items once the batch is written — not its rejects or plain events, and not
+    while the write is waiting."""
+    import uuid
+
+    from scenescout_cli.pipeline.messages import Linked
+
+    store = FakeStore(gate=trio.Event())
+    stats = RunStats(city="x")
+    send, recv = trio.open_memory_channel[Linked | Event | Reject](10)
+
+    def event(n: int) -> Event:
+        return Event("ticketmaster", f"e{n}", f"Show {n}", T0, "UTC")
+
+    def linked(n: int) -> Linked:
+        return Linked(event(n), uuid.uuid4(), event(n))
+
+    reject = Reject("ticketmaster", "bad", "missing_title", "", {})
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            functools.partial(store_items, store, 1, "x", recv, stats, batch_size=4)
+        )
+        for item in (linked(1), reject, event(2), linked(3), linked(4)):
+            await send.send(item)
+        await wait_all_tasks_blocked()
+        assert stats.linked_committed == 0  # the first batch waits at the gate
+        store.gate.set()
+        await send.aclose()
+    assert [len(events) for events, _ in store.batches] == [3, 1]
+    assert stats.linked_committed == 3
 
 
 class _SlowAdapter(FakeAdapter):
