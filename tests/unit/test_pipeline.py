@@ -395,9 +395,10 @@ async def test_a_forgotten_repeat_is_linked_again_to_the_same_event(
 
 
 def test_everything_in_flight_fits_inside_the_linkers_settling_time() -> None:
-    """The Linker drops a partition only after SETTLE_AFTER links nobody came near it,
-    trusting it is committed by then: every record linked and not yet committed must
-    be fewer, with a margin. Linked, in ingestion: the batch the engine is working on,
+    """Unless storage has said sooner that the links which touched it are committed,
+    the Linker drops a partition after SETTLE_AFTER links nobody came near it, trusting
+    it is committed by then: every record linked and not yet committed must be fewer,
+    with a margin. Linked, in ingestion: the batch the engine is working on,
     the answer the feeder holds waiting for room, ENGINE_AHEAD answers queued, and the
     answer whose items are being handed on — each of ENGINE_BATCH pages of up to the
     largest provider page.
