@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pytest
@@ -325,6 +326,32 @@ class LaggingEngine:
         return finished
 
 
+async def _start_ingestion(
+    nursery: trio.Nursery,
+    adapter: ListedAdapter,
+    engine: Any,
+    store: FakeStore,
+    stats: Any,
+    inbound: Sequence[Any],
+    out: trio.MemorySendChannel[Any],
+) -> None:
+    """Start ingestion in ``nursery`` (``engine``, ``store``'s loader, items to ``out``),
+    hand it ``inbound`` (pages and splits) and end its input."""
+    from scenescout_cli.pipeline import ingestion
+
+    pages_send, pages_recv = trio.open_memory_channel[Any](len(inbound))
+    await nursery.start(
+        functools.partial(ingestion.ingest, engine=engine, loader=store.load),
+        {"listed": adapter},
+        pages_recv,
+        out,
+        stats,
+    )
+    async with pages_send:
+        for message in inbound:
+            await pages_send.send(message)
+
+
 @pytest.mark.parametrize("lagging", [False, True])
 async def test_ingestion_hands_on_pages_and_splits_in_order_however_late_the_answers(
     lagging: bool,
@@ -334,7 +361,6 @@ async def test_ingestion_hands_on_pages_and_splits_in_order_however_late_the_ans
     the engine answers each batch at once or a batch late, with stored events loaded
     as it asks."""
     from scenescout_cli.model import Area, Query, Window
-    from scenescout_cli.pipeline import ingestion
     from scenescout_cli.pipeline.messages import PageDone, QuerySplit, RawPage
     from scenescout_cli.pipeline.stats import RunStats
 
@@ -352,20 +378,11 @@ async def test_ingestion_hands_on_pages_and_splits_in_order_however_late_the_ans
     linker = Linker(lazy=True)
     inner = IngestEngine({"listed": adapter}, linker)
     engine = LaggingEngine(inner) if lagging else LocalEngine(inner)
-    stats = RunStats(city="nyc")
-    pages_send, pages_recv = trio.open_memory_channel[RawPage | QuerySplit](len(inbound))
     out_send, out_recv = trio.open_memory_channel[Any](10_000)
     async with trio.open_nursery() as nursery:
-        await nursery.start(
-            functools.partial(ingestion.ingest, engine=engine, loader=store.load),
-            {"listed": adapter},
-            pages_recv,
-            out_send,
-            stats,
+        await _start_ingestion(
+            nursery, adapter, engine, store, RunStats(city="nyc"), inbound, out_send
         )
-        async with pages_send:
-            for message in inbound:
-                await pages_send.send(message)
     items = [item async for item in out_recv]
 
     expected: list[Any] = []
@@ -397,7 +414,6 @@ async def test_ingestion_tells_its_engine_what_storage_has_committed() -> None:
     (``stats.linked_committed``), so its Linker drops settled partitions long before
     ``settle_after`` links — and links every record as one holding everything."""
     from scenescout_cli.model import Area, Query, Window
-    from scenescout_cli.pipeline import ingestion
     from scenescout_cli.pipeline.messages import RawPage
     from scenescout_cli.pipeline.stats import RunStats
 
@@ -412,7 +428,6 @@ async def test_ingestion_tells_its_engine_what_storage_has_committed() -> None:
     linker = Linker(lazy=True, resident_limit=300, settle_after=100_000)
     engine = LaggingEngine(IngestEngine({"listed": adapter}, linker))
     stats = RunStats(city="nyc")
-    pages_send, pages_recv = trio.open_memory_channel[RawPage](len(pages))
     out_send, out_recv = trio.open_memory_channel[Any](40)
     got: list[Linked] = []
 
@@ -426,16 +441,7 @@ async def test_ingestion_tells_its_engine_what_storage_has_committed() -> None:
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(storage)
-        await nursery.start(
-            functools.partial(ingestion.ingest, engine=engine, loader=store.load),
-            {"listed": adapter},
-            pages_recv,
-            out_send,
-            stats,
-        )
-        async with pages_send:
-            for page in pages:
-                await pages_send.send(page)
+        await _start_ingestion(nursery, adapter, engine, store, stats, pages, out_send)
     assert [item.event_id for item in got] == expected
     assert engine.told == sorted(engine.told)
     assert engine.told[-1] > 1_000
