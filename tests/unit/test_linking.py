@@ -376,17 +376,23 @@ async def test_a_crawl_moving_forward_holds_what_is_in_flight_when_told_commits(
 
 def test_a_linker_takes_only_counts_of_links_it_made() -> None:
     """A lower count than before changes nothing; more links than made is an error."""
-    linker = Linker(lazy=True, fresh=True, resident_limit=1, settle_after=10_000)
     records = crawl_order(40, days=2)
-    for record in records[:20]:
-        linker.link(record)
-    linker.committed(20)
-    linker.committed(5)  # an older count: ignored
-    with pytest.raises(ValueError, match="21 links committed, but only 20 made"):
-        linker.committed(21)
-    for record in records[20:]:
-        linker.link(record)  # the partitions of the first 20 links are settled
-    assert linker.evicted > 0
+
+    def evicted_when_told(*counts: int) -> int:
+        linker = Linker(lazy=True, fresh=True, resident_limit=1, settle_after=10_000)
+        for record in records[:20]:
+            linker.link(record)
+        for count in counts:
+            linker.committed(count)
+        with pytest.raises(ValueError, match="21 links committed, but only 20 made"):
+            linker.committed(21)
+        for record in records[20:]:
+            linker.link(record)
+        return linker.evicted
+
+    assert evicted_when_told() == evicted_when_told(5) == 0  # nothing settled here
+    assert evicted_when_told(20) > 0  # what only the first 20 links touched
+    assert evicted_when_told(20, 5) == evicted_when_told(20)  # an older count: ignored
 
 
 async def test_stored_events_are_loaded_once_per_hour_and_undated_once() -> None:
