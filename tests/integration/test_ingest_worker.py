@@ -226,3 +226,25 @@ async def test_a_bug_in_the_engines_thread_is_raised_as_itself() -> None:
             await _all(engine, [[*records[:5], {"id": "boom"}]])
         with trio.fail_after(60), pytest.raises(RuntimeError, match="a bug in the adapter"):
             await engine.drain()  # the engine stopped: every later call says why
+
+
+async def test_the_count_of_committed_links_reaches_the_linker_in_the_process() -> None:
+    """``submit``'s count crosses to the engine's process and reaches its Linker: counts
+    up to the links made are taken, and one above them is refused there (ValueError,
+    raised as itself) — a count lost on the way would be a silent 0."""
+    adapters = {"ticketmaster": TicketmasterSource("test-key")}
+    records = _records(40)
+    first, second = records[:20], records[20:]
+    async with open_engine_process(adapters, fresh=True) as engine:
+        await engine.submit([engine.pack(PageJob("ticketmaster", first, NOW))])
+        assert not isinstance(await engine.drain(), NeedRows)  # 20 links made
+        await engine.submit([engine.pack(PageJob("ticketmaster", second, NOW))], committed=20)
+        assert not isinstance(await engine.drain(), NeedRows)
+
+        async def told_too_much() -> None:  # the submit or the drain after it raises
+            job = engine.pack(PageJob("ticketmaster", first, NOW))
+            await engine.submit([job], committed=1_000)
+            await engine.drain()
+
+        with trio.fail_after(60), pytest.raises(ValueError, match="1000 links committed"):
+            await told_too_much()
