@@ -44,7 +44,9 @@ reaches back to its midnight too; none of today's providers sends one.)
 
 A record linked before (the same source and id, stored by an earlier crawl) goes back
 to its canonical event; these rules reach that event as long as the record's start
-has not moved, since the event was formed by matching that start.
+has not moved, since the event was formed by matching that start. A record whose start
+moved beyond them (a show postponed by weeks) is linked afresh, and storage deletes
+the old event once its last record has left it (``Store.write_batch``).
 
 **Loading.** ``wanted(record)`` names the partitions the record needs that are not held,
 as loads (``Load``): runs of adjacent missing hours, runs of adjacent days' date-only

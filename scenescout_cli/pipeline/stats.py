@@ -94,6 +94,8 @@ class RunStats:
     #: records identical to the stored ones (incremental): only last_seen_at moved
     unchanged: int = 0
     venues: int = 0
+    #: stored events deleted because their last provider record moved to another event
+    removed: int = 0
     #: provider records that joined an event another source had listed
     merged_across_sources: int = 0
     #: pairwise decisions de-duplication made (per record: how busy its blocks are)
@@ -153,6 +155,7 @@ class RunStats:
             "events_inserted": self.inserted,
             "events_updated": self.updated,
             "events_unchanged": self.unchanged,
+            "events_removed": self.removed,
             "venues_stored": self.venues,
             "duplicates_in_run": self.unchanged_in_run,
             "merged_across_sources": self.merged_across_sources,

@@ -117,6 +117,7 @@ async def store_items(
         stats.updated += result.updated
         stats.unchanged += result.unchanged
         stats.venues += result.venues
+        stats.removed += result.removed
         stats.rejected.update(r.reason for r in batch.rejects)
         stats.batches += 1
         stats.linked_committed += sum(isinstance(item, Linked) for item in items)

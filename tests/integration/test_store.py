@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import subprocess
+import uuid
 from pathlib import Path
 
 import attrs
 import pytest
 
 from scenescout_cli.config import load_settings
+from scenescout_cli.enrich.sanitize import sanitize
 from scenescout_cli.model import Event, Reject
-from scenescout_cli.store.db import Batch, Link, open_store
+from scenescout_cli.pipeline.linking import Linker
+from scenescout_cli.store import db
+from scenescout_cli.store.db import Batch, Link, WriteResult, open_store
 
 from .processes import run_scenescout, scenescout_executable
 
@@ -126,6 +131,70 @@ async def test_a_changed_event_moves_updated_at_and_rejects_are_kept(database_ur
         assert row[1] > before[0]
         rejects = await store.fetch_all("SELECT source, source_id, reason, raw FROM rejects")
         assert rejects == [("ticketmaster", "zz", "missing_title", {"id": "zz"})]
+
+
+@pytest.mark.parametrize("server", ["18", "before-18"])
+async def test_an_event_left_without_records_by_a_reschedule_is_deleted(
+    database_url: str, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two providers list one show; both postpone it by two weeks, one crawl apart. The
+    Linker does not reach the stored event from the new date, so each record is linked
+    afresh (the first to an event of its own, the second to that one); the old event,
+    once its last record has left, is deleted, with nothing else. Before PostgreSQL 18
+    the records' old events are looked up instead of returned by the upsert."""
+    if server == "before-18":
+        choose = db._upsert_sources
+        monkeypatch.setattr(db, "_upsert_sources", lambda version: choose(min(version, 170004)))
+    settings = load_settings(
+        {"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"}
+    )
+    listed = sanitize(attrs.evolve(_event("el-1"), source="eventbrite"))
+    sold = sanitize(_event("tm-1"))
+    later = {"starts_at": T0 + dt.timedelta(days=14), "status": "rescheduled"}
+
+    async with open_store(settings) as store:
+
+        async def crawl(*records: Event) -> list[WriteResult]:
+            """Link as ingestion does (a Linker per crawl, loading from the store),
+            one batch a record."""
+            linker = Linker(loader=functools.partial(store.known_records_between, "nyc"))
+            results = []
+            for record in records:
+                await linker.prepare(record)
+                event_id, merged, _ = linker.link(record)
+                batch = Batch(events=[Link(record, event_id, merged)])
+                results.append(await store.write_batch(None, "nyc", batch))
+            return results
+
+        async def events() -> dict[uuid.UUID, list[str]]:
+            rows = await store.fetch_all(
+                "SELECT e.id, es.source FROM events e"
+                " LEFT JOIN event_sources es ON es.event_id = e.id ORDER BY es.source"
+            )
+            out: dict[uuid.UUID, list[str]] = {}
+            for event_id, source in rows:
+                out.setdefault(event_id, []).extend([source] if source else [])
+            return out
+
+        await crawl(listed, sold)
+        old = listed.event_id
+        assert await events() == {old: ["eventbrite", "ticketmaster"]}
+
+        [moved] = await crawl(attrs.evolve(sold, **later))
+        new = sold.event_id
+        assert moved.removed == 0  # the old event still has its other listing
+        assert await events() == {old: ["eventbrite"], new: ["ticketmaster"]}
+
+        [followed] = await crawl(attrs.evolve(listed, **later))
+        assert followed.removed == 1
+        assert await events() == {new: ["eventbrite", "ticketmaster"]}
+        [(starts_at,)] = await store.fetch_all("SELECT starts_at FROM events")
+        assert starts_at == T0 + dt.timedelta(days=14)
+
+        # the same batches again: nothing moves, nothing is deleted
+        again = await crawl(attrs.evolve(sold, **later), attrs.evolve(listed, **later))
+        assert [r.removed for r in again] == [0, 0]
+        assert await events() == {new: ["eventbrite", "ticketmaster"]}
 
 
 async def test_the_city_lock_admits_one_session(database_url: str) -> None:

@@ -34,6 +34,8 @@ class FakeStore:
     batches: list[tuple[list[Event], list[Reject]]] = attrs.field(factory=list)
     gate: trio.Event | None = None
     seen: set[str] = attrs.field(factory=set)
+    #: events each write reports deleted (``WriteResult.removed``), in turn
+    removals: list[int] = attrs.field(factory=list)
 
     async def write_batch(self, run_id, city, batch, *, before_commit=None):  # type: ignore[no-untyped-def]
         events, rejects = [link.record for link in batch.events], batch.rejects
@@ -43,7 +45,10 @@ class FakeStore:
         self.batches.append((list(events), list(rejects)))
         new = sum(1 for e in events if e.source_id not in self.seen)
         self.seen.update(e.source_id for e in events)
-        return WriteResult(inserted=new, updated=len(events) - new, rejected=len(rejects))
+        removed = self.removals.pop(0) if self.removals else 0
+        return WriteResult(
+            inserted=new, updated=len(events) - new, rejected=len(rejects), removed=removed
+        )
 
     @property
     def events(self) -> list[Event]:
@@ -285,6 +290,24 @@ async def test_storage_counts_the_linked_records_it_has_committed() -> None:
         await send.aclose()
     assert [len(events) for events, _ in store.batches] == [3, 1]
     assert stats.linked_committed == 3
+
+
+async def test_storage_counts_the_events_its_writes_deleted() -> None:
+    """Events a write deleted (their last provider record moved to another event) add
+    up in ``stats.removed`` and the run's figures (``events_removed``)."""
+    store = FakeStore(removals=[0, 2, 1])
+    stats = RunStats(city="x")
+    send, recv = trio.open_memory_channel[Event](10)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            functools.partial(store_items, store, 1, "x", recv, stats, batch_size=2)
+        )
+        for n in range(6):
+            await send.send(Event("ticketmaster", f"e{n}", f"Show {n}", T0, "UTC"))
+        await send.aclose()
+    assert len(store.batches) == 3
+    assert stats.removed == 3
+    assert stats.snapshot()["events_removed"] == 3
 
 
 class _SlowAdapter(FakeAdapter):
