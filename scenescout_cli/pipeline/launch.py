@@ -11,6 +11,7 @@ thread while the embedded database starts. This module imports only what that ne
 
 from __future__ import annotations
 
+import gc
 import importlib
 from pathlib import Path
 from types import ModuleType
@@ -59,15 +60,18 @@ async def launch_crawl(
     they end.
     """
     async with start_engine_process() as engine_process:
-        async with trio.open_nursery() as starting:
-            if settings.database_url is None:
-                # the crawl's own start finds it running (pgserver keeps one handle
-                # per data dir and process; the two starts never overlap)
-                starting.start_soon(
-                    trio.to_thread.run_sync, _start_database, settings.embedded_pgdata
-                )
-            run = await trio.to_thread.run_sync(_import_pipeline)
-        tune_gc(engine=False)  # after the imports: the collector never walks them again
+        gc.disable()  # until the imports are done (see tune_gc)
+        try:
+            async with trio.open_nursery() as starting:
+                if settings.database_url is None:
+                    # the crawl's own start finds it running (pgserver keeps one handle
+                    # per data dir and process; the two starts never overlap)
+                    starting.start_soon(
+                        trio.to_thread.run_sync, _start_database, settings.embedded_pgdata
+                    )
+                run = await trio.to_thread.run_sync(_import_pipeline)
+        finally:
+            tune_gc()  # after the imports: the collector never walks them again
         result: CrawlResult = await run.crawl(
             settings, options, sink=sink, engine_process=engine_process
         )

@@ -267,6 +267,41 @@ async def test_packed_page_is_parsed_and_packed_with_the_collector_paused(
     assert (page.next_cursor, page.total) == (2, len(RECORDS))
 
 
+async def test_a_read_response_is_freed_without_the_cycle_collector(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """httpx's response and its stream point at each other; once the page is read the
+    client breaks that cycle, so the response and its body (a page of up to ~1 MB) go
+    as soon as nothing refers to them, with the cyclic collector off — as it mostly is
+    in a crawl's main process, which collects rarely (``tune_gc``). Also after an
+    error status."""
+    import gc
+    import weakref
+
+    responses: list[weakref.ref[httpx.Response]] = []
+
+    def remembered(step: Step) -> Step:
+        async def answer(request: httpx.Request) -> httpx.Response:
+            response = await step(request)
+            responses.append(weakref.ref(response))
+            return response
+
+        return answer
+
+    server = Server([remembered(ok()), remembered(status(401))])
+    gc.collect()
+    gc.disable()
+    try:
+        async with source_client(server) as client:
+            await client.fetch_page(QUERY, None, packed=True)
+            with pytest.raises(SourceAuthError):
+                await client.fetch_page(QUERY, None)
+            assert len(responses) == 2
+            assert [ref() for ref in responses] == [None, None]
+    finally:
+        gc.enable()
+
+
 async def test_request_is_sent_with_key_and_cursor(autojump_clock: trio.testing.MockClock) -> None:
     """The adapter's request goes to base URL + path, key included, cursor as ``page``."""
     server = Server([ok(next_cursor=4)])

@@ -106,3 +106,48 @@ def test_spawned_processes_do_not_import_the_command_line() -> None:
         timeout=60,
     )
     assert "Find every public event" in done.stdout
+
+
+def _run(script: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout.strip()
+
+
+def test_commands_run_with_the_collector_on_after_importing_with_it_off() -> None:
+    """The console script imports the command line with the garbage collector off and
+    runs the command with it on (a stand-in command line records both)."""
+    script = (
+        "import gc, importlib.abc, importlib.util, sys\n"
+        "seen = []\n"
+        "class StandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'scenescout_cli.cli':\n"
+        "            return importlib.util.spec_from_loader(name, self)\n"
+        "    def create_module(self, spec):\n"
+        "        return None\n"
+        "    def exec_module(self, module):\n"
+        "        seen.append(gc.isenabled())\n"
+        "        module.main = lambda: seen.append(gc.isenabled())\n"
+        "sys.meta_path.insert(0, StandIn())\n"
+        "from scenescout_cli.__main__ import main\n"
+        "main()\n"
+        "print(seen, gc.isenabled())\n"
+    )
+    assert _run(script) == "[False, True] True"
+
+
+def test_the_crawls_processes_collect_rarely_once_their_imports_are_done() -> None:
+    """The engine's process imports with the collector off; ``tune_gc`` (the crawl's
+    two processes, after their imports) collects once, freezes what start-up built and
+    turns the collector back on with a young generation of 100,000 allocations."""
+    script = (
+        "import gc\n"
+        "from scenescout_cli.pipeline import ingest_worker\n"
+        "ingest_worker._import_engine()\n"
+        "print(gc.isenabled())\n"
+        "ingest_worker.tune_gc()\n"
+        "print(gc.isenabled(), gc.get_threshold(), gc.get_freeze_count() > 1000)\n"
+    )
+    assert _run(script).splitlines() == ["False", "True (100000, 50, 10) True"]
