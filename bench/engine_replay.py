@@ -103,7 +103,7 @@ def jobs(path: Path) -> Iterator[PageJob]:
 
 def replay(path: Path, *, pages: int | None, decisions: Path | None) -> dict[str, Any]:
     """The recorded pages through a fresh engine; its figures."""
-    ingest_worker.tune_gc(engine=True)  # the collector as the engine's process sets it
+    ingest_worker.tune_gc()  # the collector as the engine's process sets it
     engine = IngestEngine(
         {"ticketmaster": TicketmasterSource("replay")},
         Linker(lazy=True, fresh=True),
