@@ -93,8 +93,9 @@ def tune_gc() -> None:
     (~15% of its CPU went to collections), and the main process's one recurring cycle,
     each HTTP response with its stream, is broken where the page is read
     (``sources/http.py``; before that, rare collections let the pages' bodies pile up:
-    +110 MiB at 100k events). A 10k crawl's main process then collects 32 objects
-    after start-up, for ~0.1 s less CPU."""
+    +110 MiB at 100k events). With the cycle broken, a 100k crawl's main process
+    spent 0.08 s in collections instead of 0.76, for a lower peak (docs/benchmarks.md,
+    seventeenth round)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(100_000, 50, 10)
