@@ -272,9 +272,8 @@ async def test_a_read_response_is_freed_without_the_cycle_collector(
 ) -> None:
     """httpx's response and its stream point at each other; once the page is read the
     client breaks that cycle, so the response and its body (a page of up to ~1 MB) go
-    as soon as nothing refers to them, with the cyclic collector off — as it mostly is
-    in a crawl's main process, which collects rarely (``tune_gc``). Also after an
-    error status."""
+    as soon as nothing refers to them, here with the cyclic collector off (a crawl's
+    main process collects rarely: ``tune_gc``). Also after an error status."""
     import gc
     import weakref
 
