@@ -8,16 +8,21 @@ import subprocess
 import sys
 
 
+def _run(script: str) -> str:
+    """What ``script`` prints in a fresh interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout.strip()
+
+
 def _modules_after(statement: str, names: tuple[str, ...]) -> list[str]:
     script = (
         "import sys\n"
         f"{statement}\n"
         f"print(' '.join(name for name in {names!r} if name in sys.modules) or 'none')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
-    return done.stdout.split()
+    return _run(script).split()
 
 
 def test_launching_imports_neither_the_pipeline_nor_the_engine() -> None:
@@ -59,10 +64,7 @@ def _imported_by(statement: str) -> set[str]:
         f"{statement}\n"
         "print(json.dumps(sorted(set(sys.modules) - before)))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
-    return set(json.loads(done.stdout))
+    return set(json.loads(_run(script)))
 
 
 def test_the_database_thread_imports_nothing_the_pipeline_thread_imports() -> None:
@@ -106,13 +108,6 @@ def test_spawned_processes_do_not_import_the_command_line() -> None:
         timeout=60,
     )
     assert "Find every public event" in done.stdout
-
-
-def _run(script: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
-    return done.stdout.strip()
 
 
 def test_commands_run_with_the_collector_on_after_importing_with_it_off() -> None:

@@ -302,9 +302,9 @@ async def test_storage_counts_the_events_its_writes_deleted() -> None:
         await nursery.start(
             functools.partial(store_items, store, 1, "x", recv, stats, batch_size=2)
         )
-        for n in range(6):
-            await send.send(Event("ticketmaster", f"e{n}", f"Show {n}", T0, "UTC"))
-        await send.aclose()
+        async with send:
+            for n in range(6):
+                await send.send(Event("ticketmaster", f"e{n}", f"Show {n}", T0, "UTC"))
     assert len(store.batches) == 3
     assert stats.removed == 3
     assert stats.snapshot()["events_removed"] == 3
