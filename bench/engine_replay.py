@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from scenescout_cli import benchmark
-from scenescout_cli.pipeline import ingest_worker
-from scenescout_cli.pipeline.ingestion import IngestEngine, LocalEngine, NeedRows, PageJob
+from scenescout_cli.pipeline import engine_host, ingest_worker
+from scenescout_cli.pipeline.ingest_stage import LocalEngine
+from scenescout_cli.pipeline.ingestion import IngestEngine, NeedRows, PageJob
 from scenescout_cli.pipeline.linking import Linker
 from scenescout_cli.pipeline.messages import Linked
 from scenescout_cli.sources.ticketmaster import TicketmasterSource
@@ -103,7 +104,7 @@ def jobs(path: Path) -> Iterator[PageJob]:
 
 def replay(path: Path, *, pages: int | None, decisions: Path | None) -> dict[str, Any]:
     """The recorded pages through a fresh engine; its figures."""
-    ingest_worker.tune_gc()  # the collector as the engine's process sets it
+    engine_host.tune_gc()  # the collector as the engine's process sets it
     engine = IngestEngine(
         {"ticketmaster": TicketmasterSource("replay")},
         Linker(lazy=True, fresh=True),

@@ -35,19 +35,18 @@ A slot is a unit of the pool's capacity; trio-parallel's processes are interchan
 behind it (a crashed process is replaced, the slot lives on).
 
 Tests inject ``runner=`` (``inline_runner`` or their own fake on virtual time): the same
-supervision runs without processes.
+supervision runs without processes. What runs inside the workers is ``worker_runtime``,
+which imports no Trio.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import functools
 import math
 import os
-import resource
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Literal, Protocol, TypeVar
 
 import attrs
@@ -55,6 +54,21 @@ import trio
 import trio_parallel
 
 from .errors import ScenescoutError
+from .worker_runtime import init_worker, noop, run_job, should_retire, worker_cache
+
+__all__ = [
+    "FailureKind",
+    "JobFailed",
+    "PoolStats",
+    "Runner",
+    "WorkerPool",
+    "WorkerState",
+    "WorkerStats",
+    "default_size",
+    "inline_runner",
+    "open_worker_pool",
+    "worker_cache",
+]
 
 T = TypeVar("T")
 
@@ -203,7 +217,7 @@ class WorkerPool:
 
         async def one() -> None:
             try:
-                await self.run(_noop)
+                await self.run(noop)
             except JobFailed as exc:
                 failures.append(exc)
 
@@ -296,16 +310,16 @@ async def open_worker_pool(
     if runner is not None:
         yield WorkerPool(size, runner=runner, job_timeout=job_timeout)
         return
-    init = functools.partial(_init_worker, max(0, memory_limit_mb) * 2**20, tuple(preload))
+    init = functools.partial(init_worker, max(0, memory_limit_mb) * 2**20, tuple(preload))
     async with trio_parallel.open_worker_context(
-        init=init, retire=_should_retire, idle_timeout=idle_timeout, grace_period=10.0
+        init=init, retire=should_retire, idle_timeout=idle_timeout, grace_period=10.0
     ) as ctx:
         # The pool's own limiter gates the jobs; trio-parallel's must never block.
         unlimited = trio.CapacityLimiter(math.inf)
 
         async def run_in_worker(fn: Callable[..., Any], *args: Any) -> Any:
             return await ctx.run_sync(
-                _run_job,
+                run_job,
                 max(0, cpu_seconds_per_job),
                 fn,
                 *args,
@@ -327,73 +341,3 @@ def _describe_death(exc: trio_parallel.BrokenWorkerError) -> str:
     if isinstance(code, int):
         return f"exit code {code}"
     return str(exc.args[0]) if exc.args else type(exc).__name__
-
-
-# ---------------------------------------------------------------------------
-# Inside the worker processes. Everything below runs in the child; it must stay
-# top-level and light to import.
-
-_cache: dict[Hashable, Any] = {}
-_retire = False
-
-
-def worker_cache(key: Hashable, factory: Callable[[], T]) -> T:
-    """The worker-lifetime object ``key``, built by ``factory`` on first use ("models
-    loaded once"). Job functions call it; ``preload`` callables may warm it at start.
-    """
-    try:
-        return _cache[key]
-    except KeyError:
-        value = _cache[key] = factory()
-        return value
-
-
-def _init_worker(memory_limit_bytes: int, preload: tuple[Callable[[], object], ...]) -> None:
-    """Runs once per worker, before its first job."""
-    # A worker holds nothing to flush or close between jobs (jobs return their results;
-    # the crawl writes the files): when the pool closes its pipe, or it retires, it ends
-    # at once instead of freeing its models object by object (~0.06 s of a crawl's
-    # exit). Exit handlers registered later (by jobs, by ``preload``) still run first.
-    atexit.register(os._exit, 0)
-    _set_soft_limit(resource.RLIMIT_CORE, 0)  # a crashing decoder leaves no core files
-    if memory_limit_bytes:
-        _set_soft_limit(resource.RLIMIT_AS, memory_limit_bytes)
-    for load in preload:
-        load()
-
-
-def _run_job(cpu_seconds: int, fn: Callable[..., T], *args: Any) -> T:
-    """Runs ``fn(*args)`` under a CPU-time cap of ``cpu_seconds`` from now.
-
-    RLIMIT_CPU counts the process's total CPU time, so the soft limit is set to what the
-    worker used so far plus the budget; past it the kernel sends SIGXCPU, which kills
-    the worker (no handler is installed) and the pool sees a dead worker.
-    """
-    global _retire
-    if cpu_seconds:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        used = usage.ru_utime + usage.ru_stime
-        _set_soft_limit(resource.RLIMIT_CPU, math.ceil(used) + cpu_seconds)
-    try:
-        return fn(*args)
-    except MemoryError:
-        _retire = True  # the heap may be fragmented or half-built: start a fresh worker
-        raise
-    finally:
-        if cpu_seconds:
-            _set_soft_limit(resource.RLIMIT_CPU, resource.RLIM_INFINITY)
-
-
-def _should_retire() -> bool:
-    return _retire
-
-
-def _set_soft_limit(which: int, value: int) -> None:
-    _, hard = resource.getrlimit(which)
-    if hard != resource.RLIM_INFINITY and (value == resource.RLIM_INFINITY or value > hard):
-        value = hard
-    resource.setrlimit(which, (value, hard))
-
-
-def _noop() -> None:
-    return None

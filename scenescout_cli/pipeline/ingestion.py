@@ -13,8 +13,10 @@ marker, which storage commits with them.
 The work itself — hashing, normalising, de-duplicating (``Linker``) — is done by an
 ``IngestEngine``: synchronous, free of I/O, one page at a time. During a crawl it runs
 in a worker process of its own (pipeline/ingest_worker.py) so the Trio thread keeps
-fetching, enriching and storing meanwhile; the ``ingest`` stage hands it pages and
-answers its requests for stored events (``NeedRows``) from the database.
+fetching, enriching and storing meanwhile; the ``ingest`` stage (pipeline/ingest_stage.py)
+hands it pages and answers its requests for stored events (``NeedRows``) from the
+database. This module and what it imports stay free of Trio and of I/O: the engine's
+process imports them and nothing else of the pipeline.
 """
 
 from __future__ import annotations
@@ -22,12 +24,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
-import trio
 
 from .. import jsonio
 from ..enrich.sanitize import sanitize
@@ -36,19 +36,11 @@ from ..enrich.validate import validate
 from ..errors import RecordRejected
 from ..model import Event, Reject, Venue, evolve_event
 from ..sources.base import SourceAdapter
-from .channels import put
-from .linking import Linker, Load, Loader
-from .messages import Item, Linked, PageDone, QuerySplit, RawPage, Unchanged
-from .stats import RunStats, StageStats
+from .linking import Linker, Load
+from .messages import Item, Linked, Unchanged
 
 #: Bumped when normalisation changes, so that every record is normalised afresh once.
 NORMALISATION_VERSION = "1"
-#: Engine answers (of up to ENGINE_BATCH pages) queued ahead of the items ingestion is
-#: handing on. Zero: the feeder holds the next answer until it is taken, while the
-#: engine works on the batch after it (``_feed_engine``).
-ENGINE_AHEAD = 0
-#: Pages handed to the engine in one call at most (those packed and waiting).
-ENGINE_BATCH = 2
 #: Provider records remembered as "seen in this run" (at least half of them). Repeats
 #: come from the overlapping parts of one split query, fetched one after another, so
 #: they are never far apart: in a 1M-event sandbox crawl (the first 400k records) the
@@ -126,12 +118,12 @@ def normalise_record(
             item = sanitize(resolve_zone(item))
             validate(item, now=fetched_at)
     except RecordRejected as exc:
-        return Reject(adapter.name, _safe_id(adapter, record), exc.reason, exc.detail, record)
+        return Reject(adapter.name, safe_record_id(adapter, record), exc.reason, exc.detail, record)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         # Untrusted input in a shape the normaliser did not foresee: a reject, not a crash.
         return Reject(
             adapter.name,
-            _safe_id(adapter, record),
+            safe_record_id(adapter, record),
             "malformed_record",
             f"{type(exc).__name__}: {exc}"[:200],
             record,
@@ -143,7 +135,8 @@ def normalise_record(
     return attrs.evolve(item, fetched_at=fetched_at)
 
 
-def _safe_id(adapter: SourceAdapter, record: dict[str, Any]) -> str | None:
+def safe_record_id(adapter: SourceAdapter, record: dict[str, Any]) -> str | None:
+    """The record's provider id, or None when the record has none it can give."""
     try:
         return adapter.record_id(record)
     except (KeyError, TypeError, AttributeError):
@@ -273,7 +266,7 @@ class IngestEngine:
         state: _PageState,
     ) -> Item | Event | None:
         """``packed_text``: the record's ``canonical_json`` as packed, or None."""
-        source_id = _safe_id(adapter, record)
+        source_id = safe_record_id(adapter, record)
         seen = self.seen
         if source_id is not None and (adapter.name, source_id) in seen:
             state.repeats += 1  # overlapping queries: checked before any work
@@ -371,247 +364,3 @@ class _PageState:
     repeats: int = 0
     unchanged: int = 0
     busy_s: float = 0.0
-
-
-#: An engine's answer: the finished outputs of its oldest unanswered batches, oldest
-#: first (each what ``EngineHandle.unpack`` takes), or stored events it needs first.
-Answer = NeedRows | list[Any]
-
-
-class EngineHandle(Protocol):
-    """An ``IngestEngine`` reached from the Trio thread (here or in a worker process).
-
-    ``submit`` hands the engine one batch of jobs (each made by ``pack``), with how many
-    of its ``Linked`` items storage has committed (``IngestEngine.start``), and answers
-    with whatever earlier batches finished: a worker keeps working on one batch while
-    the next crosses the pipe, so its answers may lag one batch behind; ``drain``
-    answers once every batch is finished. A ``NeedRows`` (the oldest unfinished batch
-    needs stored events) is answered with ``resume``, which answers in turn — ``drain``
-    says it is part of a drain. ``pack`` and ``unpack`` run on the Trio thread, apart
-    from the round trip, so the engine is not kept idle while they work.
-    """
-
-    def pack(self, job: PageJob) -> Any: ...
-
-    async def submit(self, packed: Sequence[Any], *, committed: int = 0) -> Answer: ...
-
-    async def resume(
-        self, loaded: Sequence[tuple[Load, list[Any]]], *, drain: bool = False
-    ) -> Answer: ...
-
-    async def drain(self) -> Answer: ...
-
-    def unpack(self, finished: Any) -> list[PageResult]: ...
-
-
-def answer_of(result: list[PageResult] | NeedRows) -> Answer:
-    """An ``IngestEngine`` call's result as an ``Answer`` (one batch finished)."""
-    return result if isinstance(result, NeedRows) else [result]
-
-
-class LocalEngine:
-    """The engine on the Trio thread (tests, and machines with one CPU): each batch is
-    finished by its own ``submit``, so nothing is left for ``drain``."""
-
-    def __init__(self, engine: IngestEngine) -> None:
-        self.engine = engine
-
-    def pack(self, job: PageJob) -> PageJob:
-        return job
-
-    async def submit(self, packed: Sequence[PageJob], *, committed: int = 0) -> Answer:
-        await trio.lowlevel.checkpoint()
-        return answer_of(self.engine.start(packed, committed=committed))
-
-    async def resume(
-        self, loaded: Sequence[tuple[Load, list[Any]]], *, drain: bool = False
-    ) -> Answer:
-        await trio.lowlevel.checkpoint()
-        return answer_of(self.engine.resume(loaded))
-
-    async def drain(self) -> Answer:
-        await trio.lowlevel.checkpoint()
-        return []
-
-    def unpack(self, finished: list[PageResult]) -> list[PageResult]:
-        return finished
-
-
-async def ingest(
-    adapters: dict[str, SourceAdapter],
-    pages: trio.MemoryReceiveChannel[RawPage | QuerySplit],
-    out: trio.MemorySendChannel[Item],
-    stats: RunStats,
-    *,
-    known_hashes: Mapping[tuple[str, str], str] | None = None,
-    engine: EngineHandle | None = None,
-    loader: Loader | None = None,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Normalise and link every record of every page; closes ``out`` when ``pages`` ends.
-
-    ``engine`` does the work (default: a ``LocalEngine`` with an unbounded Linker);
-    ``loader`` answers its ``NeedRows`` (``Store.known_records_between`` for this city;
-    without one, nothing is stored yet). ``known_hashes`` maps (source, source_id) to the
-    content hash stored by earlier crawls of this city.
-
-    Three tasks, pages in order through each: one packs jobs, one feeds them to the
-    engine (and answers its NeedRows), this one unpacks the results and hands the items
-    on — so the engine works on the next page while the last one's items go on. With
-    each batch the engine is told ``stats.linked_committed`` (storage counts the
-    ``Linked`` items it has committed), so its Linker forgets committed partitions soon.
-    Cancellation: anywhere; a worker process busy with a page is killed.
-    """
-    engine = engine if engine is not None else LocalEngine(IngestEngine(adapters, Linker()))
-    stage = stats.stage("ingest")
-    stage.watch(pages)
-    packed_send, packed_recv = trio.open_memory_channel[tuple[RawPage | QuerySplit, Any]](
-        ENGINE_BATCH
-    )
-    done_send, done_recv = trio.open_memory_channel[tuple[list[RawPage] | QuerySplit, Any]](
-        ENGINE_AHEAD
-    )
-    known = known_hashes or {}
-    async with pages, out, trio.open_nursery() as nursery:
-        nursery.start_soon(_pack_jobs, engine, adapters, pages, packed_send, known, stage)
-        nursery.start_soon(_feed_engine, engine, packed_recv, done_send, loader, stats)
-        task_status.started()
-        async with done_recv:
-            async for batch, finished in done_recv:
-                if isinstance(batch, QuerySplit):
-                    await out.send(batch)
-                    continue
-                for page, result in zip(batch, engine.unpack(finished), strict=True):
-                    stage.busy_s += result.busy_s
-                    stats.unchanged_in_run += result.repeats
-                    stats.source(page.source).unchanged += result.unchanged
-                    stats.merged_across_sources = result.merged_across_sources
-                    stats.dedup_comparisons = result.comparisons
-                    for item in result.items:
-                        await put(out, item)
-                        stage.sent += 1
-                    await put(
-                        out,
-                        PageDone(
-                            page.query.key,
-                            page.page_number + 1,
-                            page.next_cursor,
-                            page.next_cursor is None,
-                        ),
-                    )
-
-
-async def _pack_jobs(
-    engine: EngineHandle,
-    adapters: Mapping[str, SourceAdapter],
-    pages: trio.MemoryReceiveChannel[RawPage | QuerySplit],
-    packed: trio.MemorySendChannel[tuple[RawPage | QuerySplit, Any]],
-    known: Mapping[tuple[str, str], str],
-    stage: StageStats,
-) -> None:
-    """Each page as the engine's job, ready before the engine is free for it."""
-    async with pages, packed:
-        async for page in pages:
-            if isinstance(page, QuerySplit):
-                await packed.send((page, None))
-                continue
-            stage.received += len(page.records)
-            known_here = _known_of(adapters[page.source], page, known)
-            job = PageJob(page.source, page.records, page.fetched_at, known_here)
-            await packed.send((page, engine.pack(job)))
-
-
-async def _feed_engine(
-    engine: EngineHandle,
-    jobs: trio.MemoryReceiveChannel[tuple[RawPage | QuerySplit, Any]],
-    done: trio.MemorySendChannel[tuple[list[RawPage] | QuerySplit, Any]],
-    loader: Loader | None,
-    stats: RunStats,
-) -> None:
-    """Jobs through the engine in order — every page already packed in one call, up to
-    ENGINE_BATCH — its requests for stored events answered. The engine's answers may
-    lag a batch behind (``EngineHandle``): while more pages are waiting, the next batch
-    is handed over before the last one's answer comes back; when none are, the engine
-    is drained, so no finished page waits for the next one to arrive."""
-    #: batches handed to the engine and the splits that came after them, in order, not
-    #: yet sent on; empty, or a batch first (a split with no batch before it goes on)
-    order: deque[list[RawPage] | QuerySplit] = deque()
-
-    async def send_on(answer: Answer, *, draining: bool = False) -> None:
-        while isinstance(answer, NeedRows):
-            loaded = []
-            for load in answer.loads:
-                rows = (
-                    await loader(load.start, load.end, date_only=load.date_only)
-                    if loader is not None
-                    else []
-                )
-                loaded.append((load, rows))
-            answer = await engine.resume(loaded, drain=draining)
-        for finished in answer:
-            batch = order.popleft()
-            assert not isinstance(batch, QuerySplit)  # a batch is always first
-            await done.send((batch, finished))
-            while order and isinstance(order[0], QuerySplit):
-                await done.send((order.popleft(), None))
-
-    async def drain() -> None:
-        while order:
-            answer = await engine.drain()
-            if not answer:
-                raise RuntimeError("the ingestion engine drained with batches unanswered")
-            await send_on(answer, draining=True)
-
-    async with jobs, done:
-        held: tuple[RawPage | QuerySplit, Any] | None = None
-        while True:
-            if held is None:
-                try:
-                    held = jobs.receive_nowait()
-                except trio.WouldBlock:
-                    await drain()  # nothing to overlap with: let the finished pages go on
-                    try:
-                        held = await jobs.receive()
-                    except trio.EndOfChannel:
-                        break
-                except trio.EndOfChannel:
-                    break
-            if isinstance(held[0], QuerySplit):
-                if order:
-                    order.append(held[0])  # behind unanswered batches
-                else:
-                    await done.send((held[0], None))
-                held = None
-                continue
-            batch: list[tuple[RawPage | QuerySplit, Any]] = [held]
-            held = None
-            while len(batch) < ENGINE_BATCH:
-                try:
-                    more = jobs.receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-                if isinstance(more[0], QuerySplit):
-                    held = more  # after this batch, in order
-                    break
-                batch.append(more)
-            order.append([page for page, _ in batch if isinstance(page, RawPage)])
-            jobs_of_batch = [job for _, job in batch]
-            await send_on(await engine.submit(jobs_of_batch, committed=stats.linked_committed))
-        await drain()
-
-
-def _known_of(
-    adapter: SourceAdapter, page: RawPage, known: Mapping[tuple[str, str], str]
-) -> dict[str, str] | None:
-    """The stored content hashes of the page's records (None when there are none)."""
-    if not known:
-        return None
-    found = {}
-    with jsonio.collector_paused():  # a packed page unpacks here, for its ids only
-        for record in page.records:
-            source_id = _safe_id(adapter, record)
-            if source_id is not None:
-                digest = known.get((adapter.name, source_id))
-                if digest is not None:
-                    found[source_id] = digest
-    return found or None

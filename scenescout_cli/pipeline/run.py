@@ -42,8 +42,8 @@ from . import capacities
 from .discovery import SourceRuntime, discover
 from .enrichment import open_enricher, open_workers
 from .governance import build_runtimes, keep_ledger
+from .ingest_stage import EngineHandle, ingest
 from .ingest_worker import EngineProcess, open_ingest_engine, start_engine_process
-from .ingestion import EngineHandle, ingest
 from .launch import CrawlOptions
 from .linking import Loader
 from .messages import Item, QuerySplit, RawPage

@@ -17,6 +17,8 @@ import trio
 from scenescout_cli.enrich.images import ImageError, process_image, render_variants
 from scenescout_cli.workers import JobFailed, open_worker_pool, worker_cache
 
+from . import probe
+
 pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "images"
@@ -125,6 +127,18 @@ async def test_cancelling_the_caller_kills_the_job() -> None:
         assert trio.current_time() - started < 10.0
         assert await pool.run(pow, 2, 4) == 16
         assert pool.stats.quarantined == 0
+
+
+async def test_a_classifying_worker_imports_no_trio() -> None:
+    """What a worker runs imports no Trio (~90 ms of CPU a worker, at every crawl's
+    start): the pool's side of each job (``worker_runtime``) and the classifier's
+    module. The probe runs first, before any job of this module is unpickled there."""
+    async with open_worker_pool(1, job_timeout=60.0) as pool:
+        assert await pool.run(probe.imported, "scenescout_cli.worker_runtime")
+        for name in ("trio", "trio_parallel", "scenescout_cli.workers"):
+            assert not await pool.run(
+                probe.imported_after, "scenescout_cli.enrich.classify", name
+            ), name
 
 
 async def test_render_variants_in_a_real_worker() -> None:

@@ -12,9 +12,9 @@ import pytest
 import trio
 
 from scenescout_cli.model import Event, Reject
+from scenescout_cli.pipeline.ingest_stage import LocalEngine
 from scenescout_cli.pipeline.ingestion import (
     IngestEngine,
-    LocalEngine,
     NeedRows,
     PageJob,
     PageResult,
@@ -176,8 +176,8 @@ def test_adjacent_loads_of_one_kind_become_one() -> None:
 async def test_one_cpu_keeps_the_engine_on_the_trio_thread() -> None:
     import gc
 
+    from scenescout_cli.pipeline.ingest_stage import LocalEngine
     from scenescout_cli.pipeline.ingest_worker import open_ingest_engine
-    from scenescout_cli.pipeline.ingestion import LocalEngine
 
     thresholds = gc.get_threshold()
     try:
@@ -337,11 +337,11 @@ async def _start_ingestion(
 ) -> None:
     """Start ingestion in ``nursery`` (``engine``, ``store``'s loader, items to ``out``),
     hand it ``inbound`` (pages and splits) and end its input."""
-    from scenescout_cli.pipeline import ingestion
+    from scenescout_cli.pipeline import ingest_stage
 
     pages_send, pages_recv = trio.open_memory_channel[Any](len(inbound))
     await nursery.start(
-        functools.partial(ingestion.ingest, engine=engine, loader=store.load),
+        functools.partial(ingest_stage.ingest, engine=engine, loader=store.load),
         {"listed": adapter},
         pages_recv,
         out,
@@ -452,11 +452,11 @@ def test_the_engines_thread_trims_the_c_heap_after_each_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The engine's process hands the C heap's free pages back after every batch it
-    finishes (``_heap_trimmer``), once its answer is queued."""
+    finishes (``heap_trimmer``), once its answer is queued."""
     import pickle
     import threading
 
-    from scenescout_cli.pipeline import ingest_worker
+    from scenescout_cli.pipeline import engine_host
 
     trimmed: list[int] = []
     all_trimmed = threading.Event()
@@ -466,9 +466,9 @@ def test_the_engines_thread_trims_the_c_heap_after_each_batch(
         if len(trimmed) == 3:
             all_trimmed.set()
 
-    monkeypatch.setattr(ingest_worker, "_heap_trimmer", lambda: trim)
+    monkeypatch.setattr(engine_host, "heap_trimmer", lambda: trim)
     records = crawl_order(6, days=1)
-    thread = ingest_worker._EngineThread(IngestEngine({"listed": ListedAdapter(records)}, Linker()))
+    thread = engine_host.EngineThread(IngestEngine({"listed": ListedAdapter(records)}, Linker()))
     for page in _pages(6, 2):
         thread.submit([pickle.dumps(PageJob("listed", page, NOW))], 0)
     assert all_trimmed.wait(timeout=30)
@@ -479,10 +479,10 @@ def test_the_heap_trimmer_is_glibcs_and_absent_elsewhere(monkeypatch: pytest.Mon
     import ctypes
     import platform
 
-    from scenescout_cli.pipeline import ingest_worker
+    from scenescout_cli.pipeline import engine_host
 
     if platform.libc_ver()[0] == "glibc":
-        trim = ingest_worker._heap_trimmer()
+        trim = engine_host.heap_trimmer()
         assert trim is not None
         assert trim() in (0, 1)  # 1: memory was released
 
@@ -491,4 +491,4 @@ def test_the_heap_trimmer_is_glibcs_and_absent_elsewhere(monkeypatch: pytest.Mon
             pass
 
     monkeypatch.setattr(ctypes, "CDLL", NoTrim)
-    assert ingest_worker._heap_trimmer() is None
+    assert engine_host.heap_trimmer() is None

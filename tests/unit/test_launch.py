@@ -139,10 +139,10 @@ def test_the_crawls_processes_collect_rarely_once_their_imports_are_done() -> No
     turns the collector back on with a young generation of 100,000 allocations."""
     script = (
         "import gc\n"
-        "from scenescout_cli.pipeline import ingest_worker\n"
-        "ingest_worker._import_engine()\n"
+        "from scenescout_cli.pipeline import engine_host\n"
+        "engine_host.import_engine()\n"
         "print(gc.isenabled())\n"
-        "ingest_worker.tune_gc()\n"
+        "engine_host.tune_gc()\n"
         "print(gc.isenabled(), gc.get_threshold(), gc.get_freeze_count() > 1000)\n"
     )
     assert _run(script).splitlines() == ["False", "True (100000, 50, 10) True"]

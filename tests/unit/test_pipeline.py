@@ -378,7 +378,7 @@ async def test_a_forgotten_repeat_is_linked_again_to_the_same_event(
     canonical event (storage upserts it: nothing new, nothing lost); within the limit
     it is dropped before any work."""
     from scenescout_cli.model import Window
-    from scenescout_cli.pipeline.ingestion import ingest
+    from scenescout_cli.pipeline.ingest_stage import ingest
     from scenescout_cli.pipeline.messages import Linked, PageDone, RawPage
 
     api = FakeApi.spread(12)
@@ -426,13 +426,13 @@ def test_everything_in_flight_fits_inside_the_linkers_settling_time() -> None:
     answer whose items are being handed on — each of ENGINE_BATCH pages of up to the
     largest provider page.
     Then the two channels, processing's batch and storage's batch."""
-    from scenescout_cli.pipeline import ingestion, processing
+    from scenescout_cli.pipeline import ingest_stage, processing
     from scenescout_cli.pipeline.linking import SETTLE_AFTER
     from scenescout_cli.sources import meetup, ticketmaster, yelp
 
     # Eventbrite's pages hold 50, Google's 20
     largest_page = max(ticketmaster.MAX_PAGE_SIZE, meetup.MAX_PAGE_SIZE, yelp.MAX_PAGE_SIZE, 50)
-    pages = ingestion.ENGINE_BATCH * (ingestion.ENGINE_AHEAD + 3)
+    pages = ingest_stage.ENGINE_BATCH * (ingest_stage.ENGINE_AHEAD + 3)
     in_flight = (
         pages * largest_page
         + capacities.EVENTS

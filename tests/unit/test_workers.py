@@ -11,7 +11,7 @@ import trio
 import trio.testing
 import trio_parallel
 
-from scenescout_cli import workers
+from scenescout_cli import worker_runtime, workers
 from scenescout_cli.errors import ScenescoutError
 from scenescout_cli.workers import JobFailed, inline_runner, open_worker_pool, worker_cache
 
@@ -220,7 +220,7 @@ def test_pool_rejects_bad_sizes() -> None:
 
 def test_worker_cache_builds_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """``worker_cache`` calls its factory once per key: models are loaded once."""
-    monkeypatch.setattr(workers, "_cache", {})
+    monkeypatch.setattr(worker_runtime, "_cache", {})
     built: list[int] = []
 
     def factory() -> dict[str, int]:
@@ -234,14 +234,14 @@ def test_worker_cache_builds_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_memory_error_retires_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     """A job that runs out of memory fails and asks trio-parallel to retire its worker."""
-    monkeypatch.setattr(workers, "_retire", False)
+    monkeypatch.setattr(worker_runtime, "_retire", False)
 
     def hog() -> None:
         raise MemoryError
 
     with pytest.raises(MemoryError):
-        workers._run_job(0, hog)
-    assert workers._should_retire()
+        worker_runtime.run_job(0, hog)
+    assert worker_runtime.should_retire()
 
 
 def test_default_size_is_the_cpu_count() -> None:
