@@ -443,6 +443,14 @@ def bench(
         str | None,
         typer.Option(help="Only these scenarios: throughput,images,recrawl,ratelimit,sigint,help."),
     ] = None,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Throughput runs, each with its floor, at sizes up to 10,000 events; "
+            "the median ratio counts.",
+        ),
+    ] = 3,
 ) -> None:
     """Benchmark full crawls of the sandbox against the floor; JSON and markdown in --results."""
     from . import benchmark
@@ -460,6 +468,7 @@ def bench(
             images_size=images_size,
             rate_limited_size=rate_limited_size,
             sigint_size=sigint_size,
+            repeats=repeats,
         )
     except benchmark.BenchmarkError as exc:
         _fail(f"benchmark failed: {exc}", 1)

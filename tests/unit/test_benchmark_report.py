@@ -111,3 +111,66 @@ def test_package_versions_name_each_key_package() -> None:
     versions = benchmark.package_versions()
     assert set(versions) == set(benchmark.KEY_PACKAGES)
     assert versions["trio"] not in ("", "-")
+
+
+def test_a_repeated_size_reports_its_median_run_and_every_ratio(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Three runs at a size: the row is the whole run whose ratio is the median (its
+    rates and memory with it), every ratio is kept, and each run's floor is told what
+    the sandbox's quota has served so far."""
+    ratios = iter([0.5, 0.45, 0.38])
+    seen_used: list[int] = []
+
+    def once(self: Any, sandbox: object, size: int, label: str, used: int) -> dict[str, Any]:
+        seen_used.append(used)
+        ratio = next(ratios)
+        return _run(ratio) | {
+            "label": label,
+            "requests": 60,
+            "floor_requests_here": 70,
+            "peak_rss_mib": ratio * 100,
+        }
+
+    monkeypatch.setattr(benchmark._Suite, "_throughput_once", once)
+    suite = benchmark._Suite(tmp_path, "stamp", tmp_path)
+    row = suite.throughput(object(), 10_000, 3)  # type: ignore[arg-type]
+    assert row["ratio_to_floor"] == 0.45
+    assert row["label"] == "throughput-10000-2"
+    assert row["peak_rss_mib"] == 45.0
+    assert row["repeat_ratios"] == [0.5, 0.45, 0.38]
+    assert "floor_requests_here" not in row
+    assert seen_used == [0, 130, 260]
+
+
+def test_a_repeated_size_without_floors_reports_its_first_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ratios = iter([None, 0.4])
+
+    def once(self: Any, sandbox: object, size: int, label: str, used: int) -> dict[str, Any]:
+        return _run(next(ratios), "the floor got HTTP 429") | {"floor_requests_here": 0}
+
+    monkeypatch.setattr(benchmark._Suite, "_throughput_once", once)
+    row = benchmark._Suite(tmp_path, "s", tmp_path).throughput(object(), 2_000, 2)  # type: ignore[arg-type]
+    assert row["ratio_to_floor"] == 0.4  # the lower median of what was measured
+    assert row["repeat_ratios"] == [None, 0.4]
+
+
+def test_the_target_and_the_markdown_show_a_repeated_sizes_ratios() -> None:
+    run = _run(0.45) | {"repeat_ratios": [0.45, 0.38, 0.5]}
+    results = {
+        "machine": {"cpus": 2, "python": "3.11.7"},
+        "when": "2026-11-30T15:00:00+00:00",
+        "commit": "abc1234",
+        "throughput": [run],
+    }
+    results["targets"] = benchmark.targets(results)
+    [row] = results["targets"]
+    assert row["measured"].endswith(
+        "; the median of 3 runs, each against its own floor: 0.45, 0.38, 0.5"
+    )
+    assert row["met"] is False
+    text = benchmark.render_markdown(results)
+    assert "the crawl ran 3 times, each followed by its floor" in text
+    assert "(ratios: 0.45, 0.38, 0.5)" in text
