@@ -15,6 +15,8 @@ crawl still starts and stops its server. Scenarios (``SCENARIOS``):
   (``floor_ratio``), the crawl's events stored per second, peak RSS (the crawl and its
   worker processes), time per stage (``busy_s``, discovery's ``fetch_s``) and, from
   the crawl's ``--trace-file``, its queue depths over time: where the pipeline waits.
+  Sizes up to ``REPEAT_MAX_SIZE`` run ``repeats`` times, each crawl followed by its own
+  floor, and report the run whose ratio is the median.
 - **images**: the same crawl with images on at ``images_size`` events; events/s, images/s.
 - **recrawl**: the images crawl again, same data dir, same sandbox: time ratio to the first,
   image downloads and geocoder lookups of the second (from its summary's "processing").
@@ -527,6 +529,15 @@ def _target(
     }
 
 
+def _runs_line(repeats: int) -> str:
+    if repeats > 1:
+        return (
+            f"One run (throughput at sizes up to {REPEAT_MAX_SIZE:,} events: {repeats} "
+            "crawls, the median reported): read the ratios, not the seconds."
+        )
+    return "One run: read the ratios, not the seconds."
+
+
 def _repeats_note(run: dict[str, Any]) -> str:
     """How a repeated size's ratio was chosen; nothing for a size run once."""
     ratios = run.get("repeat_ratios")
@@ -680,7 +691,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"# scenescout bench, {results['when']}",
         "",
         f"{machine['cpus']} CPUs, Python {machine['python']}, commit {results.get('commit')}. "
-        "One run: read the ratios, not the seconds.",
+        + _runs_line(results.get("repeats", 1)),
         "",
         _packages_line(machine),
         "",

@@ -2,9 +2,9 @@
 each worker's set-up, each job's CPU cap, and the worker-lifetime cache of models.
 
 A worker is a fresh interpreter, and what it imports is CPU taken from the crawl: this
-module imports neither Trio nor trio-parallel's parent side (~90 ms of CPU a worker,
-before; ``test_launch`` checks it). Its functions are top-level, so they pickle by
-reference.
+module imports neither Trio nor trio-parallel's parent side (Trio was ~90 ms of CPU a
+worker; ``tests/integration/test_workers_real.py`` checks it). Its functions are
+top-level, so they pickle by reference.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Small buffers: back-pressure, not buffering, keeps memory flat however large the
 They also bound what an interrupted crawl must drain before it exits (everything
 fetched is stored): about 4 pages here, up to 8 more in ingestion (packed; in the
 engine, two batches or one and the answer of the last; and the answer being handed on:
-pipeline/ingestion.py's ENGINE_BATCH and ENGINE_AHEAD), 512 + 512 items and one batch —
+pipeline/ingest_stage.py's ENGINE_BATCH and ENGINE_AHEAD), 512 + 512 items and one batch —
 under two seconds at 100k events (``scenescout bench``).
 """
 

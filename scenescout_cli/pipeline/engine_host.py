@@ -4,10 +4,10 @@ in the process through trio-parallel.
 
 The process is a fresh interpreter, and every module it imports is CPU taken from the
 crawl's start: this module and the engine's modules (``ingestion``, ``linking``, the
-adapters) import neither Trio nor anything of the crawl's own side (~90 ms of CPU a
-process, before: ``test_launch`` checks it). The engine's modules are imported where
-they are used (``import_engine``, the worker's first call, with the collector off):
-the crawl starts this process before it imports its pipeline.
+adapters) import neither Trio nor anything of the crawl's own side (Trio was ~90 ms
+of CPU a process; ``tests/integration/test_ingest_worker.py`` checks it). The engine's
+modules are imported where they are used (``import_engine``, the worker's first call,
+with the collector off): the crawl starts this process before it imports its pipeline.
 
 Failures: an exception in the engine (a bug) is raised again by the next call that
 waits for an answer. ``IngestWorkerLost`` when a call reaches a fresh process that

@@ -17,10 +17,10 @@ one process for the whole crawl:
 Contract
     * One call at a time (one ingestion task calls): the context has one worker, which
       is never retired; the engine is made in it by the first call.
-    * The engine works in a thread of the worker (``engine_host.EngineThread``): a call returns as
-      soon as all but the newest batch are finished, and the newest is worked on while
-      the answer crosses back and the next batch comes (measured at 10k events: ~19 ms
-      of every ~100 ms call was the engine waiting for the round trip).
+    * The engine works in a thread of the worker (``engine_host.EngineThread``): a call
+      returns as soon as all but the newest batch are finished, and the newest is worked
+      on while the answer crosses back and the next batch comes (measured at 10k events:
+      ~19 ms of every ~100 ms call was the engine waiting for the round trip).
     * What crosses the pipe is bytes pickled with the C pickler: pages' records out
       (packed on the Trio thread ahead of time), items back with each record's raw
       payload as JSON text (``Linked.raw_json``).

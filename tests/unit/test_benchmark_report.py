@@ -172,5 +172,9 @@ def test_the_target_and_the_markdown_show_a_repeated_sizes_ratios() -> None:
     )
     assert row["met"] is False
     text = benchmark.render_markdown(results)
+    assert "One run: read the ratios" in text  # run without ``repeats`` recorded
+    results["repeats"] = 3
+    text = benchmark.render_markdown(results)
+    assert "(throughput at sizes up to 10,000 events: 3 crawls, the median reported)" in text
     assert "the crawl ran 3 times, each followed by its floor" in text
     assert "(ratios: 0.45, 0.38, 0.5)" in text
