@@ -223,18 +223,22 @@ def _worker_of(session: str) -> EngineThread:
 
 
 def submit_batch(session: str, jobs: list[bytes], committed: int) -> NeedRows | list[bytes]:
+    """Queue a batch of pickled jobs; answer once at most one batch is unfinished."""
     worker = _worker_of(session)
     worker.submit(jobs, committed)
     return worker.answer(unfinished=1)
 
 
 def resume_batch(session: str, loaded: bytes, drain: bool) -> NeedRows | list[bytes]:
+    """Answer the engine's NeedRows with the pickled rows; answer as ``submit_batch``
+    does, or once every batch is finished when ``drain``."""
     worker = _worker_of(session)
     worker.resume(loaded)
     return worker.answer(unfinished=0 if drain else 1)
 
 
 def drain_batches(session: str) -> NeedRows | list[bytes]:
+    """Answer once every batch is finished (or the oldest needs stored events)."""
     return _worker_of(session).answer(unfinished=0)
 
 
