@@ -143,7 +143,7 @@ def test_a_repeated_size_reports_its_median_run_and_every_ratio(
     assert seen_used == [0, 130, 260]
 
 
-def test_a_repeated_size_without_floors_reports_its_first_run(
+def test_a_repeated_size_takes_its_median_among_the_runs_with_a_floor(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     ratios = iter([None, 0.4])
