@@ -899,7 +899,7 @@ class _Suite:
         for attempt in range(1, repeats + 1):
             label = f"throughput-{size}" if repeats == 1 else f"throughput-{size}-{attempt}"
             runs.append(self._throughput_once(sandbox, size, label, used))
-            used += runs[-1]["requests"] + (runs[-1]["floor_requests_here"] or 0)
+            used += runs[-1]["requests"] + runs[-1]["floor_requests_here"]
         for run in runs:
             del run["floor_requests_here"]
         ratios = [run["ratio_to_floor"] for run in runs]
