@@ -69,8 +69,16 @@ def run_job(cpu_seconds: int, fn: Callable[..., T], *args: Any) -> T:
             _set_soft_limit(resource.RLIMIT_CPU, resource.RLIM_INFINITY)
 
 
+def retire_after_job() -> None:
+    """Called by a job: end this worker once the job returns or raises (the next job
+    gets a fresh one). For a job that leaves the process much larger than it found it."""
+    global _retire
+    _retire = True
+
+
 def should_retire() -> bool:
-    """trio-parallel's ``retire``: after a job ran out of memory."""
+    """trio-parallel's ``retire``: after a job ran out of memory, or asked for it
+    (``retire_after_job``)."""
     return _retire
 
 

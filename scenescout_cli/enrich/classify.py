@@ -58,12 +58,14 @@ __all__ = [
     "TextClassifier",
     "category_from_provider",
     "classify_texts",
+    "default_model_file",
     "default_model_path",
     "load_labelled",
     "load_model",
     "preload_model",
     "resolve_category",
     "text_of",
+    "train_default_model",
     "train_from_events",
     "trained_model",
 ]
@@ -553,7 +555,13 @@ class TextClassifier:
         if len(set(labels)) < 2:
             raise ValueError("need examples of at least two categories")
         pipeline = _pipeline()
-        pipeline.fit(list(texts), list(labels))
+        # After _pipeline's imports, so scipy's BLAS is loaded and limited too: on this
+        # problem BLAS threads spin more than they help (one thread: 3.0 s of CPU for
+        # the default model; two: 7.5 s over a longer wall time).
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            pipeline.fit(list(texts), list(labels))
         self.pipeline = pipeline
         self._predictor = _Predictor.of(pipeline)
         self.trained_on = dict(sorted(Counter(labels).items()))
@@ -728,16 +736,28 @@ def _sklearn_version() -> str:
     return version("scikit-learn")
 
 
-def default_model_path(cache_dir: str | os.PathLike[str], *, labelled: Path = LABELLED) -> Path:
-    """The path of the default model under ``cache_dir``, training and saving it first if
-    it is not there yet. Pass the result to :func:`classify_texts`.
+def default_model_file(cache_dir: str | os.PathLike[str], *, labelled: Path = LABELLED) -> Path:
+    """Where the default model lives under ``cache_dir``, whether or not it is written
+    yet: the name changes with the labelled set and the scikit-learn version.
 
-    Blocking (file I/O, and training on first use): run it in the worker pool or a
-    thread. Errors as :meth:`TextClassifier.default`.
+    Blocking (reads the labelled set, ~1 ms); does not import scikit-learn. Errors:
+    OSError when the labelled set cannot be read.
     """
     digest = hashlib.sha256(labelled.read_bytes()).hexdigest()[:12]
     name = f"classify-default-{digest}-sklearn{_sklearn_version()}-f{_FORMAT}.npz"
-    path = Path(cache_dir) / name
+    return Path(cache_dir) / name
+
+
+def default_model_path(cache_dir: str | os.PathLike[str], *, labelled: Path = LABELLED) -> Path:
+    """The path of the default model under ``cache_dir`` (:func:`default_model_file`),
+    training and saving it first if it is not there yet. Pass the result to
+    :func:`classify_texts`.
+
+    Blocking (file I/O, and on first use training: seconds of CPU and ~250 MiB, with
+    scikit-learn's import): run it in the worker pool (:func:`train_default_model`).
+    Errors as :meth:`TextClassifier.default`.
+    """
+    path = default_model_file(cache_dir, labelled=labelled)
     if not path.exists():
         TextClassifier().fit(*load_labelled(labelled)).save(path)
     return path
@@ -783,6 +803,20 @@ def classify_texts(texts: list[str], model_path: str | None) -> list[tuple[str, 
     :meth:`TextClassifier.load`.
     """
     return load_model(model_path).predict_with_confidence(texts)
+
+
+def train_default_model(cache_dir: str, labelled: str | None = None) -> str:
+    """Worker-pool job: :func:`default_model_path` (trains and saves the default model
+    unless it is there), then retires the worker — scikit-learn and the fit leave it
+    ~250 MiB larger, which the next job's fresh worker does not carry. Returns the path.
+    Errors as :func:`default_model_path`.
+    """
+    from ..worker_runtime import retire_after_job
+
+    retire_after_job()
+    return str(
+        default_model_path(cache_dir, labelled=LABELLED if labelled is None else Path(labelled))
+    )
 
 
 def preload_model(model_path: str | None) -> None:

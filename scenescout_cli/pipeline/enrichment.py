@@ -19,7 +19,12 @@ import platformdirs
 import trio
 
 from ..config import APP_NAME, Settings
-from ..enrich.classify import default_model_path, preload_model, trained_model
+from ..enrich.classify import (
+    default_model_file,
+    preload_model,
+    train_default_model,
+    trained_model,
+)
 from ..enrich.geocode import (
     MISSING,
     GeocodeResult,
@@ -74,28 +79,43 @@ async def open_workers(settings: Settings) -> AsyncIterator[Workers]:
     it while ingestion and discovery waited on processing. One worker: processing
     classifies a batch at a time; the others start when images need them.
 
-    Errors: whatever training the default model raises (first use on a machine).
+    Without a model of the user's, the default model is used, trained on a machine's
+    first crawl (and after an update that changes the labelled set or scikit-learn) by a
+    worker in the same background (``train_default_model``): seconds of CPU and ~250 MiB
+    that neither hold up the crawl's start nor stay in its process. A failed training
+    fails only the classifier's jobs, which count and report it, like a failed load.
+
+    Errors: OSError when the labelled set cannot be read (a broken installation).
     """
     trained = await trio.to_thread.run_sync(trained_model, settings.data_dir)
+    train_in: str | None = None
     if trained is not None:
         model_path = str(trained)
     else:
-        # trains once per machine on first use (seconds): keep it off the Trio thread
-        model_path = str(await trio.to_thread.run_sync(default_model_path, model_dir(settings)))
+        cache_dir = model_dir(settings)
+        default = await trio.to_thread.run_sync(default_model_file, cache_dir)
+        model_path = str(default)
+        if not await trio.to_thread.run_sync(default.exists):
+            train_in = str(cache_dir)
     async with open_worker_pool(job_timeout=120.0) as pool, trio.open_nursery() as warming:
         ready = trio.Event()
-        warming.start_soon(_warm_up, pool, model_path, ready, name="workers:warm-up")
+        warming.start_soon(_warm_up, pool, model_path, ready, train_in, name="workers:warm-up")
         try:
             yield Workers(pool, model_path, ready)
         finally:
             warming.cancel_scope.cancel()  # a crawl shorter than the warm-up
 
 
-async def _warm_up(pool: WorkerPool, model_path: str, ready: trio.Event) -> None:
-    """Load the classifier into a worker; ``ready`` is set however that ends. A failure
-    is left to the classifier's own jobs, which count and report it."""
+async def _warm_up(
+    pool: WorkerPool, model_path: str, ready: trio.Event, train_in: str | None = None
+) -> None:
+    """Train the default model into the cache dir ``train_in`` first, if given, then
+    load the classifier into a worker; ``ready`` is set however that ends. A failure is
+    left to the classifier's own jobs, which count and report it."""
     try:
         with contextlib.suppress(JobFailed):
+            if train_in is not None:
+                await pool.run(train_default_model, train_in)
             await pool.run(preload_model, model_path)
     finally:
         ready.set()

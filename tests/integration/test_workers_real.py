@@ -6,14 +6,22 @@ Job functions live at module level so the spawned workers can import them.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
 
+from scenescout_cli.enrich.classify import (
+    LABELLED,
+    default_model_file,
+    preload_model,
+    train_default_model,
+)
 from scenescout_cli.enrich.images import ImageError, process_image, render_variants
 from scenescout_cli.workers import JobFailed, open_worker_pool, worker_cache
 
@@ -139,6 +147,36 @@ async def test_a_classifying_worker_imports_no_trio() -> None:
             assert not await pool.run(
                 probe.imported_after, "scenescout_cli.enrich.classify", name
             ), name
+
+
+def _labelled_slice(path: Path) -> Path:
+    """15 examples of each category of the labelled set: quick to train on."""
+    per_category = Counter[str]()
+    with LABELLED.open(encoding="utf-8") as rows, path.open("w", encoding="utf-8") as out:
+        for line in rows:
+            category = json.loads(line)["category"]
+            if per_category[category] < 15:
+                per_category[category] += 1
+                out.write(line)
+    return path
+
+
+async def test_the_default_model_is_trained_in_a_worker_that_then_retires(tmp_path: Path) -> None:
+    """``train_default_model`` writes the model where ``default_model_file`` says, and
+    its worker (left ~250 MiB larger by scikit-learn) retires: the next job, which loads
+    the model, runs in a fresh worker."""
+    labelled = _labelled_slice(tmp_path / "small.jsonl")
+    cache = tmp_path / "models"
+    async with open_worker_pool(1, job_timeout=60.0) as pool:
+        first = await pool.run(pid)
+        path = await pool.run(train_default_model, str(cache), str(labelled))
+        trained_by = await pool.run(pid)
+        await pool.run(preload_model, path)
+        loaded_by = await pool.run(pid)
+    assert path == str(default_model_file(cache, labelled=labelled))
+    assert await trio.Path(path).is_file()
+    assert first != trained_by  # the training worker retired
+    assert trained_by == loaded_by  # an ordinary job does not retire its worker
 
 
 async def test_render_variants_in_a_real_worker() -> None:

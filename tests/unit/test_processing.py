@@ -5,12 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
-from scenescout_cli.enrich.classify import classify_texts, preload_model
+from scenescout_cli.config import Settings
+from scenescout_cli.enrich.classify import (
+    classify_texts,
+    default_model_file,
+    preload_model,
+    train_default_model,
+)
 from scenescout_cli.model import Event
 from scenescout_cli.pipeline import enrichment
 from scenescout_cli.pipeline.messages import Item, Linked
@@ -96,3 +104,53 @@ async def test_a_failed_warm_up_still_says_ready_and_leaves_the_error_to_classif
     async with open_worker_pool(1, runner=runner, job_timeout=60.0) as pool:
         await enrichment._warm_up(pool, "model.joblib", ready)
     assert ready.is_set()
+
+
+async def test_a_warm_up_that_must_train_trains_in_the_pool_first(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    runner = RecordingRunner()
+    ready = trio.Event()
+    async with open_worker_pool(2, runner=runner, job_timeout=60.0) as pool:
+        await enrichment._warm_up(pool, "cache/model.npz", ready, "cache")
+    assert runner.calls == [train_default_model, preload_model]
+    assert ready.is_set()
+
+
+async def test_a_failed_training_still_says_ready(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    runner = RecordingRunner(fail=True)
+    ready = trio.Event()
+    async with open_worker_pool(1, runner=runner, job_timeout=60.0) as pool:
+        await enrichment._warm_up(pool, "cache/model.npz", ready, "cache")
+    assert runner.calls == [train_default_model]  # nothing to load
+    assert ready.is_set()
+
+
+@pytest.mark.parametrize("cached", [False, True])
+async def test_open_workers_trains_the_default_model_behind_the_crawls_start(
+    cached: bool,
+    autojump_clock: trio.testing.MockClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the user's model, the crawl goes on at once while a worker trains the
+    default one (first crawl on a machine) and loads it; nothing trains in this process."""
+    cache = tmp_path / "cache"
+    expected = default_model_file(cache)
+    if cached:
+        cache.mkdir()
+        expected.write_bytes(b"a model")
+    runner = RecordingRunner()
+    monkeypatch.setattr(enrichment, "model_dir", lambda settings: cache)
+    monkeypatch.setattr(
+        enrichment,
+        "open_worker_pool",
+        lambda **options: open_worker_pool(2, runner=runner, **options),
+    )
+    async with enrichment.open_workers(Settings(data_dir=tmp_path / "data")) as workers:
+        assert workers.model_path == str(expected)
+        assert not workers.classifier_ready.is_set()  # the crawl did not wait for it
+        await workers.classifier_ready.wait()
+    assert runner.calls == ([] if cached else [train_default_model]) + [preload_model]
