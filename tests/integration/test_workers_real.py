@@ -137,16 +137,27 @@ async def test_cancelling_the_caller_kills_the_job() -> None:
         assert pool.stats.quarantined == 0
 
 
-async def test_a_classifying_worker_imports_no_trio() -> None:
+@pytest.mark.parametrize(
+    "job_module", ["scenescout_cli.enrich.classify", "scenescout_cli.enrich.render"]
+)
+async def test_a_worker_imports_no_trio(job_module: str) -> None:
     """What a worker runs imports no Trio (~90 ms of CPU a worker, at every crawl's
-    start): the pool's side of each job (``worker_runtime``) and the classifier's
-    module. The probe runs first, before any job of this module is unpickled there."""
+    start): the pool's side of each job (``worker_runtime``) and the module of each
+    job a crawl runs — classifying, rendering an image. The probe runs first, before
+    any job of this module is unpickled there."""
     async with open_worker_pool(1, job_timeout=60.0) as pool:
         assert await pool.run(probe.imported, "scenescout_cli.worker_runtime")
-        for name in ("trio", "trio_parallel", "scenescout_cli.workers"):
-            assert not await pool.run(
-                probe.imported_after, "scenescout_cli.enrich.classify", name
-            ), name
+        for name in ("trio", "trio_parallel", "scenescout_cli.workers", "httpx"):
+            assert not await pool.run(probe.imported_after, job_module, name), name
+
+
+async def test_the_pool_runs_the_image_job_from_its_own_module() -> None:
+    """``images.render_variants`` is ``render``'s: unpickled in a worker, it imports
+    the job's module, not the crawl's side of images."""
+    assert render_variants.__module__ == "scenescout_cli.enrich.render"
+    async with open_worker_pool(1, job_timeout=60.0) as pool:
+        await pool.run(render_variants, (FIXTURES / "photo.jpg").read_bytes(), (64,))
+        assert not await pool.run(probe.imported, "scenescout_cli.enrich.images")
 
 
 def _labelled_slice(path: Path) -> Path:
