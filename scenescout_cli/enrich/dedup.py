@@ -1117,6 +1117,20 @@ class DedupIndex:
             return None
         return min(best, key=functools.cmp_to_key(self._better(best)))
 
+    def joins(self, event: Event, key: Hashable) -> bool:
+        """Whether ``event`` is the same event as every record filed under ``key``
+        other than its own earlier version (complete linkage, as ``match`` decides):
+        whether a record linked before still belongs where it was."""
+        features = self._features(event)
+        for entry in self._members.get(key, ()):
+            other = entry.features
+            if other.source == features.source and other.source_id == features.source_id:
+                continue
+            self.comparisons += 1
+            if _score(features, other) is None:
+                return False
+        return True
+
     def _features(self, event: Event) -> _Features:
         if self._last is not None and self._last[0] is event:
             return self._last[1]

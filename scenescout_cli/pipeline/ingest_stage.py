@@ -20,7 +20,7 @@ from .. import jsonio
 from ..sources.base import SourceAdapter
 from .channels import put
 from .ingestion import IngestEngine, NeedRows, PageJob, PageResult, safe_record_id
-from .linking import Linker, Load, Loader
+from .linking import Linker, Load, Loader, fetch_load
 from .messages import Item, PageDone, QuerySplit, RawPage
 from .stats import RunStats, StageStats
 
@@ -200,11 +200,7 @@ async def _feed_engine(
         while isinstance(answer, NeedRows):
             loaded = []
             for load in answer.loads:
-                rows = (
-                    await loader(load.start, load.end, date_only=load.date_only)
-                    if loader is not None
-                    else []
-                )
+                rows = await fetch_load(loader, load) if loader is not None else []
                 loaded.append((load, rows))
             answer = await engine.resume(loaded, drain=draining)
         for finished in answer:

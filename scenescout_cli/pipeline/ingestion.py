@@ -244,7 +244,7 @@ class IngestEngine:
     def _start_page(self, job: PageJob) -> PageResult | NeedRows:
         began = time.perf_counter()
         adapter = self.adapters[job.source]
-        state = _PageState()
+        state = _PageState(known=job.known or {})
         records = job.records
         pairs = (
             records.with_texts()
@@ -297,13 +297,20 @@ class IngestEngine:
         began = time.perf_counter()
         linker = self.linker
         slots = state.slots
+        known = state.known
         while state.position < len(slots):
             item = slots[state.position]
             if isinstance(item, Event):
-                if linker.wanted(item):
+                if linker.wanted(item, stored=item.source_id in known):
                     state.busy_s += time.perf_counter() - began
                     return NeedRows(self._wanted_from_here())
                 event_id, merged, sources = linker.link(item)
+                left = linker.take_left()
+                if left:  # events the record left, each merged again from the others
+                    state.before[state.position] = [
+                        Linked(one, left_id, left_merged, count, event_only=True)
+                        for left_id, left_merged, count, one in left
+                    ]
                 slots[state.position] = Linked(
                     item, event_id, merged, sources, state.raw.pop(state.position, None)
                 )
@@ -311,7 +318,7 @@ class IngestEngine:
         self._page = None
         state.busy_s += time.perf_counter() - began
         return PageResult(
-            [item for item in slots if item is not None],  # type: ignore[misc]
+            _in_order(slots, state.before),
             state.repeats,
             state.unchanged,
             linker.merged_across_sources,
@@ -324,15 +331,31 @@ class IngestEngine:
         trip and a query or two for most pages."""
         assert self._page is not None
         wanted: set[Load] = set()
+        known = self._page.known
         for item in self._page.slots[self._page.position :]:
             if isinstance(item, Event):
-                wanted.update(self.linker.wanted(item))
+                wanted.update(self.linker.wanted(item, stored=item.source_id in known))
         return merge_loads(wanted)
 
 
+def _in_order(slots: list[Item | Event | None], before: dict[int, list[Linked]]) -> list[Item]:
+    """A page's items in record order, each record's left events just before it."""
+    if not before:
+        return [item for item in slots if item is not None]  # type: ignore[misc]
+    items: list[Item] = []
+    for position, item in enumerate(slots):
+        items.extend(before.get(position, ()))
+        if item is not None:
+            items.append(item)  # type: ignore[arg-type]
+    return items
+
+
 def merge_loads(loads: Iterable[Load]) -> list[Load]:
-    """``loads`` with overlapping or adjacent ranges of one kind joined. Pure."""
+    """``loads`` with overlapping or adjacent ranges of one kind joined, and the loads
+    by identity made one. Pure."""
     loads = list(loads)
+    identities = frozenset().union(*(load.identities for load in loads))
+    loads = [load for load in loads if not load.identities]
     merged: list[Load] = []
     dated = sorted(
         (load for load in loads if load.start is not None and load.end is not None),
@@ -352,14 +375,20 @@ def merge_loads(loads: Iterable[Load]) -> list[Load]:
             merged.append(load)
     if any(load.start is None or load.end is None for load in loads):
         merged.append(Load(None, None))
+    if identities:
+        merged.append(Load(None, None, identities=identities))
     return merged
 
 
 @attrs.define
 class _PageState:
     slots: list[Item | Event | None] = attrs.field(factory=list)
+    #: the page's stored records: source id → content hash (``PageJob.known``)
+    known: Mapping[str, str] = attrs.field(factory=dict)
     #: slot → the record's raw payload as JSON (``raw_as_json``)
     raw: dict[int, str] = attrs.field(factory=dict)
+    #: slot → the events its record left, merged again, to go out just before it
+    before: dict[int, list[Linked]] = attrs.field(factory=dict)
     position: int = 0
     repeats: int = 0
     unchanged: int = 0

@@ -42,11 +42,18 @@ the day ahead only: a stream in time order meets it before that day's timed even
 and on a first crawl those hours are still empty. (An all-day record at another time
 reaches back to its midnight too; none of today's providers sends one.)
 
-A record linked before (the same source and id, stored by an earlier crawl) goes back
-to its canonical event; these rules reach that event as long as the record's start
-has not moved, since the event was formed by matching that start. A record whose start
-moved beyond them (a show postponed by weeks) is linked afresh, and storage deletes
-the old event once its last record has left it (``Store.write_batch``).
+**A record linked before** (the same source and id, stored by an earlier crawl) goes
+back to its canonical event while it still belongs there: while it is the same event
+as each of the event's other records (``DedupIndex.joins``), or, alone in its event,
+while its old start is within its new one's reach. These rules reach that event as
+long as the record's start has not moved; when it has moved beyond them (a show
+postponed by weeks), the caller says the record is stored (``stored=True``) and the
+Linker loads its event by the record's identity (``Load.identities``) before linking.
+A record that no longer belongs **leaves**: it is linked afresh (to a matching event,
+else to the event it created, else to a new one), and an event it leaves holding other
+records is merged again from them — ``take_left`` hands those out, for storage to
+rewrite the event's row — while one it leaves empty is deleted by storage
+(``Store.write_batch``). So an event never keeps what a record that left it said.
 
 **Loading.** ``wanted(record)`` names the partitions the record needs that are not held,
 as loads (``Load``): runs of adjacent missing hours, runs of adjacent days' date-only
@@ -132,14 +139,20 @@ Row = tuple[uuid.UUID, dt.datetime | None, Event]
 class Load:
     """One query for stored canonical events: those starting in [start, end) — with
     ``date_only``, only the date-only ones are needed — or, with ``start`` None, the
-    undated ones. Ranges are whole UTC hours (whole days with ``date_only``)."""
+    undated ones. Ranges are whole UTC hours (whole days with ``date_only``). With
+    ``identities`` (source, source id), instead: the events holding those records,
+    whatever their start."""
 
     start: dt.datetime | None
     end: dt.datetime | None
     date_only: bool = False
+    identities: frozenset[tuple[str, str]] = frozenset()
 
     def partitions(self) -> list[Partition]:
-        """The partitions this load brings."""
+        """The partitions this load brings (none for a load by identity: it brings
+        single events)."""
+        if self.identities:
+            return []
         if self.start is None or self.end is None:
             return [_UNDATED]
         if self.date_only:
@@ -150,11 +163,25 @@ class Load:
 class Loader(Protocol):
     """``loader(start, end)`` → a ``Row`` for every stored record of the canonical events
     starting in [start, end) (with ``start`` None, of the undated ones); with
-    ``date_only=True`` it may leave out events that have a timed record."""
+    ``date_only=True`` it may leave out events that have a timed record. With
+    ``identities``, the rows of every stored record of the events holding those
+    records (``start`` and ``end`` are then None)."""
 
     def __call__(
-        self, start: dt.datetime | None, end: dt.datetime | None, *, date_only: bool = False
+        self,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+        *,
+        date_only: bool = False,
+        identities: Sequence[tuple[str, str]] = (),
     ) -> Awaitable[list[Row]]: ...
+
+
+async def fetch_load(loader: Loader, load: Load) -> list[Row]:
+    """The rows ``load`` brings, from ``loader``. Errors: whatever the loader raises."""
+    if load.identities:
+        return await loader(None, None, identities=sorted(load.identities))
+    return await loader(load.start, load.end, date_only=load.date_only)
 
 
 def day_of(instant: dt.datetime | None) -> int | None:
@@ -242,6 +269,12 @@ class Linker:
         self._dropped: set[Partition] = set()
         self._touched: dict[Partition, int] = {}
         self._links_made = 0
+        #: identities loaded by identity and not linked since (never asked for twice)
+        self._sought: set[tuple[str, str]] = set()
+        #: events records left holding other records: (id, merged, records, one of them)
+        self._left: list[tuple[uuid.UUID, Event, int, Event]] = []
+        #: records that left the canonical event they were linked to before
+        self.moved = 0
         #: links storage has committed (the first this many), as last told
         self._committed = 0
         self._next_eviction = 0
@@ -266,9 +299,11 @@ class Linker:
         """Provider records held in memory."""
         return len(self.links)
 
-    def wanted(self, record: Event) -> list[Load]:
+    def wanted(self, record: Event, *, stored: bool = False) -> list[Load]:
         """The loads ``link(record)`` needs first: none when everything it may join is
-        held (always, without a loader or ``lazy``)."""
+        held (always, without a loader or ``lazy``). ``stored``: an earlier crawl stored
+        the record; once its reach is held, its event is loaded by identity if the reach
+        did not bring it (its start moved)."""
         if not self._bounded:
             return []
         missing = [
@@ -285,6 +320,10 @@ class Linker:
             run.append(partition)
         if run:
             loads.append(_load_of(run))
+        if stored and not loads:
+            identity = (record.source, record.source_id)
+            if identity not in self.links and identity not in self._sought:
+                loads.append(Load(None, None, identities=frozenset((identity,))))
         return loads
 
     def accept(self, load: Load, rows: Iterable[Row]) -> None:
@@ -295,9 +334,15 @@ class Linker:
         events: dict[uuid.UUID, tuple[dt.datetime | None, list[Event]]] = {}
         for event_id, start, record in rows:
             events.setdefault(event_id, (start, []))[1].append(record)
+        if load.identities:
+            self._sought |= load.identities
         for event_id, (start, records) in events.items():
             home = _home(start, records)
-            if home not in bringing:
+            if load.identities:
+                # a single event: held in its partition (not marked loaded), and kept
+                # for the record waiting on it as a loaded partition is
+                self._touched[home] = self._links_made
+            elif home not in bringing:
                 continue  # another partition's event: its own load brings it
             held = event_id in self.members
             for record in records:
@@ -306,19 +351,23 @@ class Linker:
                     self._add(event_id, record)
             if not held and event_id in self.members:
                 self._place(event_id, home)
+        if load.identities:
+            return
         self._loaded |= bringing
         for partition in bringing:
             self._touched[partition] = self._links_made  # needed by the records waiting
 
-    async def prepare(self, record: Event) -> None:
-        """Load the stored canonical events ``record`` may join, if not held yet.
+    async def prepare(self, record: Event, *, stored: bool = False) -> None:
+        """Load the stored canonical events ``record`` may join, if not held yet;
+        ``stored`` as for ``wanted``.
 
         Errors: whatever the loader raises (a database error ends the run).
         """
         if self._loader is None:
             return
-        for load in self.wanted(record):
-            self.accept(load, await self._loader(load.start, load.end, date_only=load.date_only))
+        while loads := self.wanted(record, stored=stored):
+            for load in loads:
+                self.accept(load, await fetch_load(self._loader, load))
 
     def _add(self, event_id: uuid.UUID, record: Event) -> None:
         identity = (record.source, record.source_id)
@@ -359,10 +408,20 @@ class Linker:
         ``wanted(record)`` names.
         """
         identity = (record.source, record.source_id)
+        self._sought.discard(identity)
         event_id = self.links.get(identity)
+        if event_id is not None and not self._belongs(record, event_id):
+            self._leave(identity, event_id)
+            event_id = None
         if event_id is None:
             matched = self.index.match(record)
-            event_id = matched if isinstance(matched, uuid.UUID) else event_id_for(*identity)
+            if isinstance(matched, uuid.UUID):
+                event_id = matched
+            else:
+                event_id = event_id_for(*identity)
+                if event_id in self.members:
+                    # the event this record created holds others it no longer matches
+                    event_id = _moved_id(record)
             others = self.members.get(event_id, {})
             if any(source != record.source for source, _ in others):
                 self.merged_across_sources += 1
@@ -379,6 +438,50 @@ class Linker:
             if len(self.links) > self._resident_limit and self._links_made >= self._next_eviction:
                 self._evict()
         return event_id, merged, len(members)
+
+    def take_left(self) -> list[tuple[uuid.UUID, Event, int, Event]]:
+        """The events records left since the last call that still hold other records,
+        each (canonical id, merged afresh from the records left, how many, one of
+        them), to be stored like a link made just before the one that left them (each
+        counts as a link, for ``committed``)."""
+        left, self._left = self._left, []
+        return left
+
+    def _belongs(self, record: Event, event_id: uuid.UUID) -> bool:
+        """Whether a record linked to ``event_id`` before still belongs there (module
+        docstring): the same event as each of its other records; alone, not moved
+        beyond its reach."""
+        members = self.members[event_id]
+        if len(members) > 1:
+            return self.index.joins(record, event_id)
+        [old] = members.values()
+        return _home(old.starts_at, (old,)) in self._reach_of(record)
+
+    def _leave(self, identity: tuple[str, str], event_id: uuid.UUID) -> None:
+        """Take a record out of its event; an event left holding others is merged
+        again from them and handed out (``take_left``), one left empty is forgotten."""
+        self.moved += 1
+        self.index.remove(identity)
+        del self.links[identity]
+        members = self.members[event_id]
+        del members[identity]
+        if not members:
+            del self.members[event_id]
+            home = self._home.pop(event_id, None)
+            if home is not None:
+                partners = self._by_partition[home]
+                partners.discard(event_id)
+                if not partners:
+                    del self._by_partition[home]
+            return
+        rest = list(members.values())
+        merged = merge(rest)
+        self._links_made += 1
+        if self._bounded:
+            home = _home(merged.starts_at, rest)
+            self._place(event_id, home)
+            self._touched[home] = self._links_made
+        self._left.append((event_id, merged, len(rest), rest[0]))
 
     def _evict(self) -> None:
         """Drop settled partitions, least recently touched first, to 80% of the limit."""
@@ -410,6 +513,13 @@ class Linker:
         self._dropped.add(partition)
         self._touched.pop(partition, None)
         self.evicted += 1
+
+
+def _moved_id(record: Event) -> uuid.UUID:
+    """The id of a new event for a record whose own id (``event_id_for``) is taken by
+    the event it created and left: derived from the record and its new start."""
+    start = "tba" if record.starts_at is None else record.starts_at.isoformat()
+    return event_id_for(record.source, f"{record.source_id}@{start}")
 
 
 def _load_of(run: Sequence[Partition]) -> Load:

@@ -64,6 +64,10 @@ class Linked:
     #: the provider's raw record as JSON text when ``record`` travels without it
     #: (ingestion's worker process sends text: it crosses processes cheaply)
     raw_json: str | None = None
+    #: only the event changed: another record left it (pipeline/linking.py), and
+    #: ``record`` is one of those it still holds, as stored — storage rewrites the
+    #: event's row and leaves the records' rows alone
+    event_only: bool = False
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # constructor and values: cheaper than attrs' state dict (see Event.__reduce__)

@@ -61,7 +61,9 @@ def to_batch(items: list[Item], plan_id: int | None) -> Batch:
     batch = Batch()
     for item in items:
         if isinstance(item, Linked):
-            batch.events.append(Link(item.record, item.event_id, item.merged, item.raw_json))
+            batch.events.append(
+                Link(item.record, item.event_id, item.merged, item.raw_json, item.event_only)
+            )
         elif isinstance(item, Event):
             batch.events.append(Link.alone(item))
         elif isinstance(item, Venue):

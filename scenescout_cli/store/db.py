@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, TypeVar
@@ -106,6 +106,7 @@ _BATCH_COLUMNS = (
     "content_hash",
     "record",
     "seq",
+    "event_only",
 )
 
 # The batch's rows stay whole and uncompressed (under 8 kB, most are): the default
@@ -119,7 +120,7 @@ CREATE TEMP TABLE IF NOT EXISTS _batch_events (
     currency text, is_free boolean, url text, image_url text, status text, date_tba boolean,
     quality_score real,
     source text, source_id text, fetched_at timestamptz, raw jsonb, content_hash text,
-    record jsonb, seq bigint
+    record jsonb, seq bigint, event_only boolean
 ) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS
 """
 
@@ -142,7 +143,7 @@ _SOURCES_INSERT = """
                                record)
     SELECT DISTINCT ON (source, source_id)
         source, source_id, id, record->>'url', fetched_at, raw, content_hash, record
-    FROM _batch_events ORDER BY source, source_id, seq DESC
+    FROM _batch_events WHERE NOT event_only ORDER BY source, source_id, seq DESC
     ON CONFLICT (source, source_id) DO UPDATE SET
         event_id = EXCLUDED.event_id, url = EXCLUDED.url, fetched_at = EXCLUDED.fetched_at,
         raw = EXCLUDED.raw, content_hash = EXCLUDED.content_hash, record = EXCLUDED.record,
@@ -164,7 +165,7 @@ _UPSERT_SOURCES_BEFORE_18 = f"""
 WITH stored AS (
     SELECT id, (SELECT es.event_id FROM event_sources es
                 WHERE es.source = b.source AND es.source_id = b.source_id) AS previous
-    FROM _batch_events b
+    FROM _batch_events b WHERE NOT b.event_only
 ), upserted AS ({_SOURCES_INSERT})
 SELECT DISTINCT previous FROM stored WHERE previous <> id
 """
@@ -265,6 +266,9 @@ class Link:
     merged: Event
     #: the record's raw payload as JSON text, when ``record.raw`` was left behind
     raw_json: str | None = None
+    #: only the event's row is written: ``record`` is one of its records as stored
+    #: (another record left the event, which was merged again from those it holds)
+    event_only: bool = False
 
     @classmethod
     def alone(cls, event: Event) -> Link:
@@ -327,9 +331,19 @@ def _json_default(value: Any) -> str:
 
 def _batch_row(city: str, link: Link, seq: int) -> tuple[Any, ...]:
     """One row of the batch table: the canonical event's columns (merged), then the
-    provider record's own (source, id, raw payload, hash and normalised form)."""
+    provider record's own (source, id, raw payload, hash and normalised form) — left
+    empty for an ``event_only`` link, whose record's row is not written."""
     merged = link.merged
     record = link.record
+    if link.event_only:
+        return (
+            str(link.event_id),
+            city,
+            *(getattr(merged, c) for c in _CONTENT_COLUMNS),
+            *(None,) * 6,
+            seq,
+            True,
+        )
     return (
         str(link.event_id),
         city,
@@ -341,6 +355,7 @@ def _batch_row(city: str, link: Link, seq: int) -> tuple[Any, ...]:
         record.content_hash,
         jsonio.dumps(record_to_json(record)),
         seq,
+        False,
     )
 
 
@@ -743,6 +758,7 @@ class Store:
         end: dt.datetime | None,
         *,
         date_only: bool = False,
+        identities: Sequence[tuple[str, str]] = (),
     ) -> list[tuple[uuid.UUID, dt.datetime | None, Event]]:
         """(canonical event id, its start, normalised provider record) of every stored
         record of ``city``'s events starting in [start, end) — or, with ``start`` None,
@@ -752,8 +768,21 @@ class Store:
         whose start may be date-only — a record says all-day, or the start is local
         midnight in the event's zone (a zone Postgres does not know is kept) — a
         superset the Linker narrows down with the matcher's own reading.
+
+        ``identities`` (source, source id): instead, the rows of the events holding
+        those records, wherever they start (one index probe a record, then its event's).
         """
-        if start is None:
+        if identities:
+            sources, ids = zip(*identities, strict=True)
+            rows = await self.fetch_all(
+                "SELECT es.event_id, e.starts_at, es.record FROM event_sources es"
+                " JOIN events e ON e.id = es.event_id WHERE e.city = %s"
+                " AND es.record IS NOT NULL AND es.event_id IN (SELECT k.event_id"
+                " FROM event_sources k JOIN unnest(%s::text[], %s::text[]) AS u(source, source_id)"
+                " ON k.source = u.source AND k.source_id = u.source_id)",
+                (city, list(sources), list(ids)),
+            )
+        elif start is None:
             rows = await self.fetch_all(
                 "SELECT es.event_id, e.starts_at, es.record FROM event_sources es"
                 " JOIN events e ON e.id = es.event_id WHERE e.city = %s"

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import subprocess
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import attrs
@@ -133,68 +134,132 @@ async def test_a_changed_event_moves_updated_at_and_rejects_are_kept(database_ur
         assert rejects == [("ticketmaster", "zz", "missing_title", {"id": "zz"})]
 
 
+async def _crawl(store: db.Store, *records: Event) -> list[WriteResult]:
+    """Link as ingestion does — a Linker per crawl, loading from the store, told which
+    records the store holds, the events records leave written just before them — and
+    store one batch a record."""
+    stored = set(await store.known_hashes("nyc"))
+    linker = Linker(loader=functools.partial(store.known_records_between, "nyc"))
+    results = []
+    for record in records:
+        await linker.prepare(record, stored=(record.source, record.source_id) in stored)
+        event_id, merged, _ = linker.link(record)
+        links = [
+            Link(one, left_id, left_merged, event_only=True)
+            for left_id, left_merged, _, one in linker.take_left()
+        ]
+        links.append(Link(record, event_id, merged))
+        results.append(await store.write_batch(None, "nyc", Batch(events=links)))
+    return results
+
+
+async def _events(store: db.Store) -> dict[uuid.UUID, list[str]]:
+    """Each stored event's providers."""
+    rows = await store.fetch_all(
+        "SELECT e.id, es.source FROM events e"
+        " LEFT JOIN event_sources es ON es.event_id = e.id ORDER BY es.source"
+    )
+    out: dict[uuid.UUID, list[str]] = {}
+    for event_id, source in rows:
+        out.setdefault(event_id, []).extend([source] if source else [])
+    return out
+
+
+def _night_market(source: str, source_id: str, url: str, **extra: object) -> Event:
+    return sanitize(
+        attrs.evolve(_event(source_id), source=source, url=url, content_hash="h0", **extra)
+    )
+
+
 @pytest.mark.parametrize("server", ["18", "before-18"])
-async def test_an_event_left_without_records_by_a_reschedule_is_deleted(
-    database_url: str, server: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("first", ["eventbrite", "ticketmaster"])
+async def test_a_reschedule_moves_a_record_and_its_old_event_keeps_only_the_others(
+    database_url: str, server: str, first: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two providers list one show; both postpone it by two weeks, one crawl apart. The
-    Linker does not reach the stored event from the new date, so each record is linked
-    afresh (the first to an event of its own, the second to that one); the old event,
-    once its last record has left, is deleted, with nothing else. Before PostgreSQL 18
-    the records' old events are looked up instead of returned by the upsert."""
+    Linker does not reach the stored event from the new date: it loads it by the
+    record's identity, and the record leaves it. The old event, still listed by the
+    other provider, is merged again from that listing alone (its URL, no price any
+    more), and is deleted once its last record has left — with nothing else. When the
+    moved record created the old event (``first``), it takes a new id. Before
+    PostgreSQL 18 the records' old events are looked up instead of returned by the
+    upsert."""
     if server == "before-18":
         choose = db._upsert_sources
         monkeypatch.setattr(db, "_upsert_sources", lambda version: choose(min(version, 170004)))
     settings = load_settings(
         {"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"}
     )
-    listed = sanitize(attrs.evolve(_event("el-1"), source="eventbrite"))
-    sold = sanitize(_event("tm-1"))
-    later = {"starts_at": T0 + dt.timedelta(days=14), "status": "rescheduled"}
+    listed = _night_market("eventbrite", "el-1", "https://www.eventbrite.com/e/el-1")
+    sold = _night_market(
+        "ticketmaster",
+        "tm-1",
+        "https://www.ticketmaster.com/event/tm-1",
+        price_min=Decimal("45.00"),
+        price_max=Decimal("45.00"),
+        currency="USD",
+    )
+    later = {"starts_at": T0 + dt.timedelta(days=14), "status": "rescheduled", "content_hash": "h1"}
 
     async with open_store(settings) as store:
+        await _crawl(store, *((listed, sold) if first == "eventbrite" else (sold, listed)))
+        old = listed.event_id if first == "eventbrite" else sold.event_id
+        assert await _events(store) == {old: ["eventbrite", "ticketmaster"]}
+        [(url, price)] = await store.fetch_all("SELECT url, price_min FROM events")
+        assert (url, price) == (sold.url, Decimal("45.00"))
 
-        async def crawl(*records: Event) -> list[WriteResult]:
-            """Link as ingestion does (a Linker per crawl, loading from the store),
-            one batch a record."""
-            linker = Linker(loader=functools.partial(store.known_records_between, "nyc"))
-            results = []
-            for record in records:
-                await linker.prepare(record)
-                event_id, merged, _ = linker.link(record)
-                batch = Batch(events=[Link(record, event_id, merged)])
-                results.append(await store.write_batch(None, "nyc", batch))
-            return results
-
-        async def events() -> dict[uuid.UUID, list[str]]:
-            rows = await store.fetch_all(
-                "SELECT e.id, es.source FROM events e"
-                " LEFT JOIN event_sources es ON es.event_id = e.id ORDER BY es.source"
-            )
-            out: dict[uuid.UUID, list[str]] = {}
-            for event_id, source in rows:
-                out.setdefault(event_id, []).extend([source] if source else [])
-            return out
-
-        await crawl(listed, sold)
-        old = listed.event_id
-        assert await events() == {old: ["eventbrite", "ticketmaster"]}
-
-        [moved] = await crawl(attrs.evolve(sold, **later))
-        new = sold.event_id
+        [moved] = await _crawl(store, attrs.evolve(sold, **later))
         assert moved.removed == 0  # the old event still has its other listing
-        assert await events() == {old: ["eventbrite"], new: ["ticketmaster"]}
+        events = await _events(store)
+        [new] = set(events) - {old}
+        assert events == {old: ["eventbrite"], new: ["ticketmaster"]}
+        assert (new == sold.event_id) == (first == "eventbrite")
+        [(url, price, starts_at, status)] = await store.fetch_all(
+            "SELECT url, price_min, starts_at, status FROM events WHERE id = %s", (old,)
+        )
+        assert (url, price, starts_at, status) == (listed.url, None, T0, "scheduled")
+        [(raw,)] = await store.fetch_all(
+            "SELECT raw FROM event_sources WHERE source = 'eventbrite'"
+        )
+        assert raw == listed.raw  # the listing's own row is untouched
 
-        [followed] = await crawl(attrs.evolve(listed, **later))
+        [followed] = await _crawl(store, attrs.evolve(listed, **later))
         assert followed.removed == 1
-        assert await events() == {new: ["eventbrite", "ticketmaster"]}
+        assert await _events(store) == {new: ["eventbrite", "ticketmaster"]}
         [(starts_at,)] = await store.fetch_all("SELECT starts_at FROM events")
         assert starts_at == T0 + dt.timedelta(days=14)
 
         # the same batches again: nothing moves, nothing is deleted
-        again = await crawl(attrs.evolve(sold, **later), attrs.evolve(listed, **later))
+        again = await _crawl(store, attrs.evolve(sold, **later), attrs.evolve(listed, **later))
         assert [r.removed for r in again] == [0, 0]
-        assert await events() == {new: ["eventbrite", "ticketmaster"]}
+        assert await _events(store) == {new: ["eventbrite", "ticketmaster"]}
+
+
+async def test_known_records_by_identity_bring_whole_events(database_url: str) -> None:
+    """The Linker's load by identity: every stored record of the events holding the
+    records named, wherever those events start, and nothing of other events."""
+    settings = load_settings(
+        {"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"}
+    )
+    listed = _night_market("eventbrite", "el-1", "https://www.eventbrite.com/e/el-1")
+    sold = _night_market("ticketmaster", "tm-1", "https://www.ticketmaster.com/event/tm-1")
+    other = _night_market(
+        "ticketmaster", "tm-2", "https://www.ticketmaster.com/event/tm-2", title="Jazz Brunch"
+    )
+    async with open_store(settings) as store:
+        await _crawl(store, sold, listed, other)
+        rows = await store.known_records_between(
+            "nyc", None, None, identities=[("eventbrite", "el-1")]
+        )
+        assert sorted((r.source, r.source_id) for _, _, r in rows) == [
+            ("eventbrite", "el-1"),
+            ("ticketmaster", "tm-1"),
+        ]
+        assert {(event_id, start) for event_id, start, _ in rows} == {(sold.event_id, T0)}
+        assert (
+            await store.known_records_between("nyc", None, None, identities=[("meetup", "nope")])
+            == []
+        )
 
 
 async def test_the_city_lock_admits_one_session(database_url: str) -> None:

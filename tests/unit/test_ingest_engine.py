@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 import trio
 
@@ -20,7 +21,7 @@ from scenescout_cli.pipeline.ingestion import (
     PageResult,
     content_hash,
 )
-from scenescout_cli.pipeline.linking import Linker
+from scenescout_cli.pipeline.linking import Linker, Load, fetch_load
 from scenescout_cli.pipeline.messages import Linked, Unchanged
 
 from .test_linking import FakeStore, crawl_order
@@ -61,10 +62,7 @@ async def _run(
         while isinstance(result, NeedRows):
             trips += 1
             result = engine.resume(
-                [
-                    (load, await store.load(load.start, load.end, date_only=load.date_only))
-                    for load in result.loads
-                ]
+                [(load, await fetch_load(store.load, load)) for load in result.loads]
             )
         assert len(result) == len(jobs)
         for item in (item for page in result for item in page.items):
@@ -151,7 +149,6 @@ async def test_a_second_page_cannot_start_while_one_waits_for_rows() -> None:
 
 def test_adjacent_loads_of_one_kind_become_one() -> None:
     from scenescout_cli.pipeline.ingestion import merge_loads
-    from scenescout_cli.pipeline.linking import Load
 
     hour = dt.timedelta(hours=1)
     day = dt.timedelta(days=1)
@@ -163,12 +160,15 @@ def test_adjacent_loads_of_one_kind_become_one() -> None:
         Load(NOW, NOW + day, date_only=True),
         Load(NOW + day, NOW + 2 * day, date_only=True),
         Load(None, None),
+        Load(None, None, identities=frozenset({("tm", "1")})),
+        Load(None, None, identities=frozenset({("tm", "2"), ("eb", "1")})),
     ]
     assert merge_loads(loads) == [
         Load(NOW, NOW + 3 * hour),
         Load(NOW + 5 * hour, NOW + 6 * hour),
         Load(NOW, NOW + 2 * day, date_only=True),
         Load(None, None),
+        Load(None, None, identities=frozenset({("tm", "1"), ("tm", "2"), ("eb", "1")})),
     ]
     assert merge_loads([]) == []
 
@@ -492,3 +492,43 @@ def test_the_heap_trimmer_is_glibcs_and_absent_elsewhere(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(ctypes, "CDLL", NoTrim)
     assert engine_host.heap_trimmer() is None
+
+
+async def test_an_event_a_record_leaves_goes_out_just_before_the_record() -> None:
+    """A stored record moved out of reach: the engine asks for its event by identity
+    (the record is in the page's ``known``), and the event it leaves, merged again from
+    the listing it keeps, goes out as an ``event_only`` item just before the record."""
+    start = dt.datetime(2026, 12, 10, 20, tzinfo=dt.UTC)
+    sold = Event(
+        "listed",
+        "s1",
+        "Harbor Lights",
+        start,
+        "America/New_York",
+        venue_name="Webster Hall",
+        lat=40.7319,
+        lon=-73.9891,
+        url="https://tickets.example/s1",
+    )
+    listing = attrs.evolve(sold, source="eventbrite", source_id="e1", url=None)
+    store = FakeStore(lag=0)
+    store.write(sold.event_id, sold, sold)
+    store.write(sold.event_id, listing, sold)
+    moved = attrs.evolve(sold, starts_at=start + dt.timedelta(weeks=3))
+    engine = IngestEngine({"listed": ListedAdapter([moved])}, Linker(lazy=True))
+    result = engine.start([PageJob("listed", [{"n": 0}], NOW, known={"s1": "an older hash"})])
+    asked: list[Load] = []
+    while isinstance(result, NeedRows):
+        asked += result.loads
+        result = engine.resume(
+            [(load, await fetch_load(store.load, load)) for load in result.loads]
+        )
+    assert Load(None, None, identities=frozenset({("listed", "s1")})) in asked
+    [page] = result
+    left, linked = page.items
+    assert isinstance(left, Linked)
+    assert isinstance(linked, Linked)
+    assert (left.event_id, left.event_only, left.sources) == (sold.event_id, True, 1)
+    assert (left.record.source_id, left.merged.url) == ("e1", None)
+    assert (linked.event_only, linked.record.starts_at) == (False, moved.starts_at)
+    assert linked.event_id != sold.event_id

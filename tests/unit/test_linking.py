@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
+from collections.abc import Sequence
+from decimal import Decimal
 from types import ModuleType
 from zoneinfo import ZoneInfo
 
@@ -158,6 +160,12 @@ class FakeStore:
             self.starts[committed_id] = (merged_then.starts_at, merged_then.timezone)
 
     def rows_of(self, load: Load) -> list[Row]:
+        if load.identities:
+            holding = {self.records[i][0] for i in load.identities if i in self.records}
+            out = [(i, self.starts[i][0], r) for i, r in self.records.values() if i in holding]
+            self.loads.append(load)
+            self.rows += len(out)
+            return out
         start, end = load.start, load.end
         all_day = {event_id for event_id, record in self.records.values() if record.all_day}
         chosen = {}
@@ -178,10 +186,15 @@ class FakeStore:
         return out
 
     async def load(
-        self, start: dt.datetime | None, end: dt.datetime | None, *, date_only: bool = False
+        self,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+        *,
+        date_only: bool = False,
+        identities: Sequence[tuple[str, str]] = (),
     ) -> list[Row]:
         await trio.lowlevel.checkpoint()
-        return self.rows_of(Load(start, end, date_only))
+        return self.rows_of(Load(start, end, date_only, frozenset(identities)))
 
 
 async def link_with_prepare(linker: Linker, store: FakeStore, records: list[Event]) -> list[Linked]:
@@ -513,3 +526,121 @@ def test_the_reach_covers_every_start_on_the_same_local_date(zone: str) -> None:
         timed = Event("ticketmaster", "t", "X", instant, zone)
         assert listed in _reach(timed), (zone, instant)
         instant += dt.timedelta(minutes=15)
+
+
+# --------------------------------------------------------------------------- records that move
+
+NEW_YORK = "America/New_York"
+THREE_WEEKS = dt.timedelta(weeks=3)
+
+
+def _stored_pair(store: FakeStore, first: str) -> tuple[Event, Event, uuid.UUID]:
+    """Harbor Lights listed by Ticketmaster (with a price) and Eventbrite, linked by
+    an earlier crawl into one event, created by ``first``'s record."""
+    start = utc(10, 20)
+    sold = harbor_lights(
+        "ticketmaster",
+        start,
+        NEW_YORK,
+        url="https://www.ticketmaster.com/event/ti1",
+        price_min=Decimal(45),
+        price_max=Decimal(45),
+        currency="USD",
+    )
+    listed = harbor_lights("eventbrite", start, NEW_YORK, url="https://www.eventbrite.com/e/ev1")
+    earlier = Linker()
+    for record in (sold, listed) if first == "ticketmaster" else (listed, sold):
+        event_id, merged, _ = earlier.link(record)
+        store.write(event_id, record, merged)
+    [event_id] = {event_id for event_id, _ in store.records.values()}
+    return sold, listed, event_id
+
+
+@pytest.mark.parametrize("first", ["ticketmaster", "eventbrite"])
+async def test_a_record_moved_beyond_reach_leaves_its_event_to_the_others(first: str) -> None:
+    """Postponed by three weeks, a stored record is out of reach of its event: told
+    it is stored, the Linker loads that event by its identity, takes it out and hands
+    the event out merged again from the listing it keeps (no price, the listing's URL).
+    The record takes its own event, or a new one when its own id is the event's."""
+    store = FakeStore(lag=0)
+    sold, listed, old = _stored_pair(store, first)
+    linker = Linker(loader=store.load)
+    moved = attrs.evolve(sold, starts_at=sold.starts_at + THREE_WEEKS, status="rescheduled")
+    await linker.prepare(moved, stored=True)
+    assert store.loads[-1] == Load(None, None, identities=frozenset({("ticketmaster", "ti1")}))
+    event_id, merged, count = linker.link(moved)
+    assert event_id != old
+    assert (event_id == sold.event_id) == (first == "eventbrite")
+    assert (count, merged.starts_at) == (1, moved.starts_at)
+    [(left_id, left_merged, left_count, one)] = linker.take_left()
+    assert (left_id, left_count, one.source) == (old, 1, "eventbrite")
+    assert (left_merged.url, left_merged.price_min) == (listed.url, None)
+    assert left_merged.starts_at == listed.starts_at
+    assert linker.take_left() == []
+    assert linker.moved == 1
+
+
+async def test_a_record_moved_to_a_date_listed_elsewhere_joins_that_event() -> None:
+    """A record alone in its event, moved to where another provider already lists the
+    show, joins that listing's event rather than staying a duplicate in its own (which
+    storage then deletes: nothing is handed out for it)."""
+    start = utc(10, 20)
+    sold = harbor_lights("ticketmaster", start, NEW_YORK)
+    elsewhere = harbor_lights("eventbrite", start + THREE_WEEKS, NEW_YORK)
+    moved = attrs.evolve(sold, starts_at=start + THREE_WEEKS)
+
+    holding_all = Linker()  # one crawl that meets the record again
+    holding_all.link(sold)
+    joined = holding_all.link(elsewhere)[0]
+    assert holding_all.link(moved)[0] == joined == elsewhere.event_id
+    assert holding_all.take_left() == []
+
+    store = FakeStore(lag=0)  # the next crawl, loading from the store
+    for record in (sold, elsewhere):
+        store.write(record.event_id, record, record)
+    loading = Linker(loader=store.load)
+    await loading.prepare(moved, stored=True)
+    assert loading.link(moved)[0] == elsewhere.event_id
+    assert loading.take_left() == []
+
+
+async def test_a_record_that_still_matches_stays_and_nothing_is_handed_out() -> None:
+    """A stored record whose change keeps it the same event (a new status, a minute
+    later) goes back to its event, found by its reach: no load by identity."""
+    store = FakeStore(lag=0)
+    sold, _, old = _stored_pair(store, "ticketmaster")
+    linker = Linker(loader=store.load)
+    changed = attrs.evolve(
+        sold, starts_at=sold.starts_at + dt.timedelta(minutes=1), status="cancelled"
+    )
+    await linker.prepare(changed, stored=True)
+    assert not any(load.identities for load in store.loads)
+    assert linker.link(changed)[0] == old
+    assert (linker.take_left(), linker.moved) == ([], 0)
+
+
+async def test_a_load_by_identity_that_finds_nothing_is_not_asked_again() -> None:
+    """A record said to be stored that the store does not hold (deleted meanwhile) is
+    looked for once, then linked afresh."""
+    store = FakeStore(lag=0)
+    linker = Linker(loader=store.load)
+    record = harbor_lights("ticketmaster", utc(10, 20), NEW_YORK)
+    await linker.prepare(record, stored=True)
+    assert [load for load in store.loads if load.identities] == [
+        Load(None, None, identities=frozenset({("ticketmaster", "ti1")}))
+    ]
+    assert linker.wanted(record, stored=True) == []
+    assert linker.link(record)[0] == record.event_id
+
+
+def test_an_event_handed_out_counts_as_a_link() -> None:
+    """Storage counts every ``Linked`` item it commits, the events handed out too: the
+    Linker counts them as links, so a true count is never more than it made."""
+    store = FakeStore(lag=0)
+    sold, listed, _ = _stored_pair(store, "ticketmaster")
+    linker = Linker(known=[(store.records[(r.source, r.source_id)][0], r) for r in (sold, listed)])
+    linker.link(attrs.evolve(sold, starts_at=sold.starts_at + THREE_WEEKS))
+    assert len(linker.take_left()) == 1
+    linker.committed(2)  # the event handed out, then the record
+    with pytest.raises(ValueError, match="3 links committed, but only 2 made"):
+        linker.committed(3)
