@@ -532,3 +532,56 @@ async def test_an_event_a_record_leaves_goes_out_just_before_the_record() -> Non
     assert (left.record.source_id, left.merged.url) == ("e1", None)
     assert (linked.event_only, linked.record.starts_at) == (False, moved.starts_at)
     assert linked.event_id != sold.event_id
+
+
+async def test_the_ingestion_stage_loads_a_moved_records_event_by_identity() -> None:
+    """Through the stage: a record the store knows (``known_hashes``), moved out of
+    its event's reach, makes the engine ask for that event by the record's identity;
+    the stage answers from the loader, and the event the record leaves goes out
+    before it, merged again."""
+    from scenescout_cli.model import Area, Query, Window
+    from scenescout_cli.pipeline import ingest_stage
+    from scenescout_cli.pipeline.messages import RawPage
+    from scenescout_cli.pipeline.stats import RunStats
+
+    start = dt.datetime(2026, 12, 10, 20, tzinfo=dt.UTC)
+    sold = Event(
+        "listed",
+        "s1",
+        "Harbor Lights",
+        start,
+        "America/New_York",
+        venue_name="Webster Hall",
+        lat=40.7319,
+        lon=-73.9891,
+    )
+    listing = attrs.evolve(sold, source="eventbrite", source_id="e1")
+    store = FakeStore(lag=0)
+    store.write(sold.event_id, sold, sold)
+    store.write(sold.event_id, listing, sold)
+    moved = attrs.evolve(sold, starts_at=start + dt.timedelta(weeks=3))
+    adapter = ListedAdapter([moved])
+    query = Query("listed", Area(40.7, -74.0, 5.0), Window(NOW, NOW + dt.timedelta(days=30)))
+    pages_send, pages_recv = trio.open_memory_channel[Any](1)
+    out_send, out_recv = trio.open_memory_channel[Any](10)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            functools.partial(
+                ingest_stage.ingest,
+                engine=LocalEngine(IngestEngine({"listed": adapter}, Linker(lazy=True))),
+                loader=store.load,
+                known_hashes={("listed", "s1"): "an older hash"},
+            ),
+            {"listed": adapter},
+            pages_recv,
+            out_send,
+            RunStats(city="nyc"),
+        )
+        async with pages_send:
+            await pages_send.send(RawPage("listed", query, 0, [{"n": 0}], NOW))
+    linked = [item async for item in out_recv if isinstance(item, Linked)]
+    assert Load(None, None, identities=frozenset({("listed", "s1")})) in store.loads
+    assert [(i.event_id == sold.event_id, i.event_only) for i in linked] == [
+        (True, True),
+        (False, False),
+    ]
