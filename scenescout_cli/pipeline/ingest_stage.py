@@ -145,6 +145,7 @@ async def ingest(
                     stats.unchanged_in_run += result.repeats
                     stats.source(page.source).unchanged += result.unchanged
                     stats.merged_across_sources = result.merged_across_sources
+                    stats.moved = result.moved
                     stats.dedup_comparisons = result.comparisons
                     for item in result.items:
                         await put(out, item)

@@ -176,6 +176,8 @@ class PageResult:
     #: the engine's running totals
     merged_across_sources: int
     comparisons: int
+    #: stored records that left the event they belonged to (``Linker.moved``)
+    moved: int
     #: seconds of work (in the engine's process)
     busy_s: float
 
@@ -323,6 +325,7 @@ class IngestEngine:
             state.unchanged,
             linker.merged_across_sources,
             linker.index.comparisons,
+            linker.moved,
             state.busy_s,
         )
 

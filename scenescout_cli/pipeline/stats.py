@@ -96,6 +96,8 @@ class RunStats:
     venues: int = 0
     #: stored events deleted because their last provider record moved to another event
     removed: int = 0
+    #: stored provider records that left their event for another (a show postponed)
+    moved: int = 0
     #: provider records that joined an event another source had listed
     merged_across_sources: int = 0
     #: pairwise decisions de-duplication made (per record: how busy its blocks are)
@@ -156,6 +158,7 @@ class RunStats:
             "events_updated": self.updated,
             "events_unchanged": self.unchanged,
             "events_removed": self.removed,
+            "records_moved": self.moved,
             "venues_stored": self.venues,
             "duplicates_in_run": self.unchanged_in_run,
             "merged_across_sources": self.merged_across_sources,

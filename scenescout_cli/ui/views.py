@@ -183,6 +183,13 @@ def summary(stats: RunStats) -> RenderableType:
         ("merged across sources", f"{stats.merged_across_sources:,}"),
         ("venues", f"{stats.venues:,}"),
     ]
+    if stats.moved or stats.removed:
+        rows.append(
+            (
+                "moved",
+                f"{stats.moved:,} records to another event, {stats.removed:,} events left empty",
+            )
+        )
     if stats.enrich is not None:
         e = stats.enrich
         rows.append(

@@ -532,6 +532,7 @@ async def test_an_event_a_record_leaves_goes_out_just_before_the_record() -> Non
     assert (left.record.source_id, left.merged.url) == ("e1", None)
     assert (linked.event_only, linked.record.starts_at) == (False, moved.starts_at)
     assert linked.event_id != sold.event_id
+    assert page.moved == 1
 
 
 async def test_the_ingestion_stage_loads_a_moved_records_event_by_identity() -> None:
@@ -564,6 +565,7 @@ async def test_the_ingestion_stage_loads_a_moved_records_event_by_identity() -> 
     query = Query("listed", Area(40.7, -74.0, 5.0), Window(NOW, NOW + dt.timedelta(days=30)))
     pages_send, pages_recv = trio.open_memory_channel[Any](1)
     out_send, out_recv = trio.open_memory_channel[Any](10)
+    stats = RunStats(city="nyc")
     async with trio.open_nursery() as nursery:
         await nursery.start(
             functools.partial(
@@ -575,7 +577,7 @@ async def test_the_ingestion_stage_loads_a_moved_records_event_by_identity() -> 
             {"listed": adapter},
             pages_recv,
             out_send,
-            RunStats(city="nyc"),
+            stats,
         )
         async with pages_send:
             await pages_send.send(RawPage("listed", query, 0, [{"n": 0}], NOW))
@@ -585,3 +587,4 @@ async def test_the_ingestion_stage_loads_a_moved_records_event_by_identity() -> 
         (True, True),
         (False, False),
     ]
+    assert stats.moved == 1

@@ -55,6 +55,16 @@ async def test_the_summary_lists_rejects_by_reason() -> None:
     assert "missing_title 2" in text
 
 
+async def test_the_summary_says_what_moved_only_when_something_did() -> None:
+    """Records that left their event (a show postponed) and the events they left
+    empty get a line of the summary, and the run's figures, when there are any."""
+    stats = _stats()
+    assert "moved" not in _render(summary(stats))
+    stats.moved, stats.removed = 3, 2
+    assert "3 records to another event, 2 events left empty" in _render(summary(stats))
+    assert (stats.snapshot()["records_moved"], stats.snapshot()["events_removed"]) == (3, 2)
+
+
 def test_auto_progress_is_log_lines_without_a_terminal() -> None:
     """`--progress auto` picks the live view on a terminal and log lines otherwise."""
     not_tty = Console(file=io.StringIO(), force_terminal=False)
