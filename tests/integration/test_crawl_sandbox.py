@@ -13,6 +13,7 @@ import httpx
 import psycopg
 import pytest
 import trio
+from psycopg.types.json import Jsonb
 
 from scenescout_cli.commands import read_sandbox_environment
 
@@ -139,6 +140,98 @@ def test_two_sandbox_crawls_of_every_source(
     assert stats["events_inserted"] == 0
     assert stats["events_stored"] >= 2_000
     assert stats["sources"]["ticketmaster"]["queries_split"] >= 1
+
+
+def _shift_stored(url: str, event_id: object, *, stale: tuple[str, ...]) -> None:
+    """Make the store hold ``event_id`` three weeks earlier than the providers list it
+    (the event's start and its records'), as if every provider had postponed it since
+    the last crawl; the records of the ``stale`` sources look changed (their content
+    hash), the others unchanged."""
+    weeks = dt.timedelta(days=21)
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "UPDATE events SET starts_at = starts_at - %s WHERE id = %s", (weeks, event_id)
+        )
+        rows = conn.execute(
+            "SELECT source, source_id, record FROM event_sources WHERE event_id = %s", (event_id,)
+        ).fetchall()
+        for source, source_id, record in rows:
+            start = dt.datetime.fromisoformat(record["starts_at"]) - weeks
+            conn.execute(
+                "UPDATE event_sources SET record = %s, content_hash ="
+                " CASE WHEN %s THEN 'stale' ELSE content_hash END"
+                " WHERE source = %s AND source_id = %s",
+                (
+                    Jsonb({**record, "starts_at": start.isoformat()}),
+                    source in stale,
+                    source,
+                    source_id,
+                ),
+            )
+
+
+def test_a_recrawl_moves_records_their_events_no_longer_hold(
+    database_url: str, scenescout_env: dict[str, str]
+) -> None:
+    """Events stored three weeks before the date their providers list: a re-crawl finds
+    each changed record's event by its identity and moves the record to the listed
+    date. Where both listings changed, they end in one event at that date and the old
+    event is deleted; where only Ticketmaster's did, the old event keeps Eventbrite's
+    listing alone, merged again from it (its URL now, not Ticketmaster's)."""
+    crawl = [
+        "crawl",
+        "--city",
+        "nyc",
+        "--sandbox",
+        "--no-images",
+        "--progress",
+        "none",
+        "--source",
+        "ticketmaster",
+        "--source",
+        "eventbrite",
+    ]
+    first = run_scenescout(crawl, scenescout_env)
+    assert first.returncode == 0, first.stderr
+    pairs = _query(
+        database_url,
+        "SELECT e.id, e.starts_at, tm.source_id, eb.source_id, eb.url FROM events e"
+        " JOIN event_sources tm ON tm.event_id = e.id AND tm.source = 'ticketmaster'"
+        " JOIN event_sources eb ON eb.event_id = e.id AND eb.source = 'eventbrite'"
+        " ORDER BY e.id LIMIT 6",
+    )
+    assert len(pairs) == 6
+    both, one = pairs[:3], pairs[3:]
+    for event_id, *_ in both:
+        _shift_stored(database_url, event_id, stale=("ticketmaster", "eventbrite"))
+    for event_id, *_ in one:
+        _shift_stored(database_url, event_id, stale=("ticketmaster",))
+
+    second = run_scenescout(crawl, scenescout_env)
+    assert second.returncode == 0, second.stderr
+
+    def home(source: str, source_id: str) -> tuple[object, object]:
+        [row] = _query(
+            database_url,
+            "SELECT e.id, e.starts_at FROM event_sources es JOIN events e ON e.id = es.event_id"
+            f" WHERE es.source = '{source}' AND es.source_id = '{source_id}'",
+        )
+        return row[0], row[1]
+
+    remaining = {event_id for (event_id,) in _query(database_url, "SELECT id FROM events")}
+    for old, listed_at, tm_id, eb_id, _ in both:
+        assert home("ticketmaster", tm_id) == home("eventbrite", eb_id)
+        assert home("ticketmaster", tm_id)[1] == listed_at
+        assert old not in remaining
+    for old, listed_at, tm_id, eb_id, eb_url in one:
+        moved_to, starts_at = home("ticketmaster", tm_id)
+        assert (moved_to != old, starts_at) == (True, listed_at)
+        assert home("eventbrite", eb_id) == (old, listed_at - dt.timedelta(days=21))
+        [(url,)] = _query(database_url, f"SELECT url FROM events WHERE id = '{old}'")
+        assert url == eb_url
+    [(stats,)] = _query(database_url, "SELECT stats FROM crawl_runs ORDER BY id DESC LIMIT 1")
+    assert stats["records_moved"] >= 9  # both listings of three, Ticketmaster's of three
+    assert stats["events_removed"] >= 3
 
 
 def _start_large_crawl(env: dict[str, str]) -> subprocess.Popen[str]:
