@@ -3,7 +3,7 @@ result, ``ImageError`` and the perceptual hash. ``images`` is the crawl's side (
 pool, files) and re-exports all of this.
 
 A pool worker imports this module to run the job, and what it imports is CPU taken
-from the crawl: it imports Pillow and blurhash, not Trio or httpx (~90 ms a worker;
+from the crawl: it imports Pillow and blurhash, not Trio or httpx (~0.12 s of CPU a worker;
 ``tests/integration/test_workers_real.py`` checks it).
 """
 
