@@ -69,6 +69,14 @@ def run_job(cpu_seconds: int, fn: Callable[..., T], *args: Any) -> T:
             _set_soft_limit(resource.RLIMIT_CPU, resource.RLIM_INFINITY)
 
 
+def extend_cpu_cap(cpu_seconds: int) -> None:
+    """Called by a job that may need more CPU than the pool's per-job cap (training a
+    model on a slow machine): the cap becomes ``cpu_seconds`` from now, for the rest of
+    this job. The pool's wall-clock deadline still applies."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _set_soft_limit(resource.RLIMIT_CPU, math.ceil(usage.ru_utime + usage.ru_stime) + cpu_seconds)
+
+
 def retire_after_job() -> None:
     """Called by a job: end this worker once the job returns or raises (the next job
     gets a fresh one). For a job that leaves the process much larger than it found it."""

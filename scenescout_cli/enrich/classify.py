@@ -805,15 +805,21 @@ def classify_texts(texts: list[str], model_path: str | None) -> list[tuple[str, 
     return load_model(model_path).predict_with_confidence(texts)
 
 
+#: CPU a worker may spend training the default model (~3 s here; the pool's per-job
+#: cap, meant for a stuck image decoder, could stop it on a slow machine)
+TRAINING_CPU_SECONDS: Final = 600
+
+
 def train_default_model(cache_dir: str, labelled: str | None = None) -> str:
     """Worker-pool job: :func:`default_model_path` (trains and saves the default model
     unless it is there), then retires the worker — scikit-learn and the fit leave it
-    ~250 MiB larger, which the next job's fresh worker does not carry. Returns the path.
-    Errors as :func:`default_model_path`.
+    ~250 MiB larger, which the next job's fresh worker does not carry. Its CPU cap is
+    ``TRAINING_CPU_SECONDS``. Returns the path. Errors as :func:`default_model_path`.
     """
-    from ..worker_runtime import retire_after_job
+    from ..worker_runtime import extend_cpu_cap, retire_after_job
 
     retire_after_job()
+    extend_cpu_cap(TRAINING_CPU_SECONDS)
     return str(
         default_model_path(cache_dir, labelled=LABELLED if labelled is None else Path(labelled))
     )

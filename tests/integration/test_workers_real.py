@@ -114,6 +114,28 @@ async def test_cpu_cap_kills_a_spinning_job() -> None:
     assert "SIGXCPU" in info.value.reason
 
 
+def spin_for(cpu_seconds: float, extended: int) -> str:
+    """Spin ``cpu_seconds`` of CPU, the job's cap first extended to ``extended`` s."""
+    from scenescout_cli.worker_runtime import extend_cpu_cap
+
+    if extended:
+        extend_cpu_cap(extended)
+    until = time.process_time() + cpu_seconds
+    while time.process_time() < until:
+        pass
+    return "done"
+
+
+async def test_a_job_may_extend_its_own_cpu_cap() -> None:
+    """A job that says it needs more CPU than the pool's cap (training a model) gets
+    it, for that job only: the next job has the pool's cap again."""
+    async with open_worker_pool(1, cpu_seconds_per_job=1, job_timeout=60.0) as pool:
+        assert await pool.run(spin_for, 2.5, 10) == "done"
+        with pytest.raises(JobFailed) as info:
+            await pool.run(spin_for, 2.5, 0)
+    assert info.value.kind == "crashed"
+
+
 async def test_deadline_kills_a_stuck_worker() -> None:
     """A job that outlives its deadline is killed, retried once, then fails as a timeout."""
     async with open_worker_pool(1, job_timeout=0.5) as pool:
