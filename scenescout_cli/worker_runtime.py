@@ -65,8 +65,8 @@ def run_job(cpu_seconds: int, fn: Callable[..., T], *args: Any) -> T:
         _retire = True  # the heap may be fragmented or half-built: start a fresh worker
         raise
     finally:
-        if cpu_seconds:
-            _set_soft_limit(resource.RLIMIT_CPU, resource.RLIM_INFINITY)
+        # uncapped again, whatever the job set (``extend_cpu_cap``)
+        _set_soft_limit(resource.RLIMIT_CPU, resource.RLIM_INFINITY)
 
 
 def extend_cpu_cap(cpu_seconds: int) -> None:

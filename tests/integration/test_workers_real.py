@@ -136,6 +136,15 @@ async def test_a_job_may_extend_its_own_cpu_cap() -> None:
     assert info.value.kind == "crashed"
 
 
+async def test_a_cap_a_job_set_ends_with_it_in_an_uncapped_pool() -> None:
+    """Without the pool's cap, a cap a job set for itself does not outlive the job."""
+    async with open_worker_pool(1, cpu_seconds_per_job=0, job_timeout=60.0) as pool:
+        before = await pool.run(pid)
+        assert await pool.run(spin_for, 0.1, 1) == "done"
+        assert await pool.run(spin_for, 2.5, 0) == "done"
+        assert await pool.run(pid) == before
+
+
 async def test_deadline_kills_a_stuck_worker() -> None:
     """A job that outlives its deadline is killed, retried once, then fails as a timeout."""
     async with open_worker_pool(1, job_timeout=0.5) as pool:
