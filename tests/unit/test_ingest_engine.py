@@ -494,10 +494,9 @@ def test_the_heap_trimmer_is_glibcs_and_absent_elsewhere(monkeypatch: pytest.Mon
     assert engine_host.heap_trimmer() is None
 
 
-async def test_an_event_a_record_leaves_goes_out_just_before_the_record() -> None:
-    """A stored record moved out of reach: the engine asks for its event by identity
-    (the record is in the page's ``known``), and the event it leaves, merged again from
-    the listing it keeps, goes out as an ``event_only`` item just before the record."""
+def _stored_and_moved(store: FakeStore) -> tuple[Event, Event]:
+    """A show ``store`` holds as one event of two listings — ours (with a URL) and
+    Eventbrite's (without) — and ours again, postponed by three weeks."""
     start = dt.datetime(2026, 12, 10, 20, tzinfo=dt.UTC)
     sold = Event(
         "listed",
@@ -511,10 +510,17 @@ async def test_an_event_a_record_leaves_goes_out_just_before_the_record() -> Non
         url="https://tickets.example/s1",
     )
     listing = attrs.evolve(sold, source="eventbrite", source_id="e1", url=None)
-    store = FakeStore(lag=0)
     store.write(sold.event_id, sold, sold)
     store.write(sold.event_id, listing, sold)
-    moved = attrs.evolve(sold, starts_at=start + dt.timedelta(weeks=3))
+    return sold, attrs.evolve(sold, starts_at=start + dt.timedelta(weeks=3))
+
+
+async def test_an_event_a_record_leaves_goes_out_just_before_the_record() -> None:
+    """A stored record moved out of reach: the engine asks for its event by identity
+    (the record is in the page's ``known``), and the event it leaves, merged again from
+    the listing it keeps, goes out as an ``event_only`` item just before the record."""
+    store = FakeStore(lag=0)
+    sold, moved = _stored_and_moved(store)
     engine = IngestEngine({"listed": ListedAdapter([moved])}, Linker(lazy=True))
     result = engine.start([PageJob("listed", [{"n": 0}], NOW, known={"s1": "an older hash"})])
     asked: list[Load] = []
@@ -545,22 +551,8 @@ async def test_the_ingestion_stage_loads_a_moved_records_event_by_identity() -> 
     from scenescout_cli.pipeline.messages import RawPage
     from scenescout_cli.pipeline.stats import RunStats
 
-    start = dt.datetime(2026, 12, 10, 20, tzinfo=dt.UTC)
-    sold = Event(
-        "listed",
-        "s1",
-        "Harbor Lights",
-        start,
-        "America/New_York",
-        venue_name="Webster Hall",
-        lat=40.7319,
-        lon=-73.9891,
-    )
-    listing = attrs.evolve(sold, source="eventbrite", source_id="e1")
     store = FakeStore(lag=0)
-    store.write(sold.event_id, sold, sold)
-    store.write(sold.event_id, listing, sold)
-    moved = attrs.evolve(sold, starts_at=start + dt.timedelta(weeks=3))
+    sold, moved = _stored_and_moved(store)
     adapter = ListedAdapter([moved])
     query = Query("listed", Area(40.7, -74.0, 5.0), Window(NOW, NOW + dt.timedelta(days=30)))
     pages_send, pages_recv = trio.open_memory_channel[Any](1)
