@@ -49,11 +49,12 @@ while its old start is within its new one's reach. These rules reach that event 
 long as the record's start has not moved; when it has moved beyond them (a show
 postponed by weeks), the caller says the record is stored (``stored=True``) and the
 Linker loads its event by the record's identity (``Load.identities``) before linking.
-A record that no longer belongs **leaves**: it is linked afresh (to a matching event,
-else to the event it created, else to a new one), and an event it leaves holding other
-records is merged again from them — ``take_left`` hands those out, for storage to
-rewrite the event's row — while one it leaves empty is deleted by storage
-(``Store.write_batch``). So an event never keeps what a record that left it said.
+A record that no longer belongs **leaves**: it is linked afresh — to a matching event,
+else it keeps its event if it was alone in it, else it takes a new id derived from its
+new start. An event it leaves holding other records is merged again from them
+(``take_left`` hands those out, for storage to rewrite the event's row); one it leaves
+empty is deleted by storage (``Store.write_batch``). So an event never keeps what a
+record that left it said.
 
 **Loading.** ``wanted(record)`` names the partitions the record needs that are not held,
 as loads (``Load``): runs of adjacent missing hours, runs of adjacent days' date-only
@@ -410,13 +411,19 @@ class Linker:
         identity = (record.source, record.source_id)
         self._sought.discard(identity)
         event_id = self.links.get(identity)
+        left: uuid.UUID | None = None
         if event_id is not None and not self._belongs(record, event_id):
             self._leave(identity, event_id)
-            event_id = None
+            left, event_id = event_id, None
         if event_id is None:
             matched = self.index.match(record)
             if isinstance(matched, uuid.UUID):
                 event_id = matched
+            elif left is not None:
+                # alone in it, the record keeps its event; else the event keeps the
+                # others and the record takes a new id (its own may be that event's, or
+                # one it left in an earlier crawl, still holding others in the store)
+                event_id = left if left not in self.members else _moved_id(record)
             else:
                 event_id = event_id_for(*identity)
                 if event_id in self.members:
@@ -516,8 +523,9 @@ class Linker:
 
 
 def _moved_id(record: Event) -> uuid.UUID:
-    """The id of a new event for a record whose own id (``event_id_for``) is taken by
-    the event it created and left: derived from the record and its new start."""
+    """The id of a new event for a record that left an event holding others (its own id,
+    ``event_id_for``, may be that event's or one still holding others in the store):
+    derived from the record and its new start."""
     start = "tba" if record.starts_at is None else record.starts_at.isoformat()
     return event_id_for(record.source, f"{record.source_id}@{start}")
 

@@ -561,7 +561,7 @@ async def test_a_record_moved_beyond_reach_leaves_its_event_to_the_others(first:
     """Postponed by three weeks, a stored record is out of reach of its event: told
     it is stored, the Linker loads that event by its identity, takes it out and hands
     the event out merged again from the listing it keeps (no price, the listing's URL).
-    The record takes its own event, or a new one when its own id is the event's."""
+    The record takes a new id (its own may be the event's, whichever listing made it)."""
     store = FakeStore(lag=0)
     sold, listed, old = _stored_pair(store, first)
     linker = Linker(loader=store.load)
@@ -569,8 +569,7 @@ async def test_a_record_moved_beyond_reach_leaves_its_event_to_the_others(first:
     await linker.prepare(moved, stored=True)
     assert store.loads[-1] == Load(None, None, identities=frozenset({("ticketmaster", "ti1")}))
     event_id, merged, count = linker.link(moved)
-    assert event_id != old
-    assert (event_id == sold.event_id) == (first == "eventbrite")
+    assert event_id not in {old, sold.event_id}
     assert (count, merged.starts_at) == (1, moved.starts_at)
     [(left_id, left_merged, left_count, one)] = linker.take_left()
     assert (left_id, left_count, one.source) == (old, 1, "eventbrite")
@@ -602,6 +601,21 @@ async def test_a_record_moved_to_a_date_listed_elsewhere_joins_that_event() -> N
     await loading.prepare(moved, stored=True)
     assert loading.link(moved)[0] == elsewhere.event_id
     assert loading.take_left() == []
+
+
+async def test_a_record_alone_in_its_event_keeps_its_id_when_it_moves() -> None:
+    """A moved record that was alone in its event, with no event at its new date,
+    keeps that event: the same id, now at the new start, and nothing handed out."""
+    store = FakeStore(lag=0)
+    joined = harbor_lights("eventbrite", utc(10, 20), NEW_YORK)
+    sold = harbor_lights("ticketmaster", utc(10, 20), NEW_YORK)
+    store.write(joined.event_id, sold, sold)  # it joined an event whose creator left
+    linker = Linker(loader=store.load)
+    moved = attrs.evolve(sold, starts_at=sold.starts_at + THREE_WEEKS)
+    await linker.prepare(moved, stored=True)
+    event_id, merged, count = linker.link(moved)
+    assert (event_id, merged.starts_at, count) == (joined.event_id, moved.starts_at, 1)
+    assert (linker.take_left(), linker.moved) == ([], 1)
 
 
 async def test_a_record_that_still_matches_stays_and_nothing_is_handed_out() -> None:
