@@ -56,9 +56,7 @@ def run_job(cpu_seconds: int, fn: Callable[..., T], *args: Any) -> T:
     """
     global _retire
     if cpu_seconds:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        used = usage.ru_utime + usage.ru_stime
-        _set_soft_limit(resource.RLIMIT_CPU, math.ceil(used) + cpu_seconds)
+        extend_cpu_cap(cpu_seconds)
     try:
         return fn(*args)
     except MemoryError:
@@ -70,9 +68,9 @@ def run_job(cpu_seconds: int, fn: Callable[..., T], *args: Any) -> T:
 
 
 def extend_cpu_cap(cpu_seconds: int) -> None:
-    """Called by a job that may need more CPU than the pool's per-job cap (training a
-    model on a slow machine): the cap becomes ``cpu_seconds`` from now, for the rest of
-    this job. The pool's wall-clock deadline still applies."""
+    """The CPU cap becomes ``cpu_seconds`` from now, for the rest of this job: how
+    ``run_job`` sets the pool's cap, and how a job that may need more (training a model
+    on a slow machine) raises its own. The pool's wall-clock deadline still applies."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     _set_soft_limit(resource.RLIMIT_CPU, math.ceil(usage.ru_utime + usage.ru_stime) + cpu_seconds)
 

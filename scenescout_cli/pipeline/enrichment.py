@@ -87,16 +87,7 @@ async def open_workers(settings: Settings) -> AsyncIterator[Workers]:
 
     Errors: OSError when the labelled set cannot be read (a broken installation).
     """
-    trained = await trio.to_thread.run_sync(trained_model, settings.data_dir)
-    train_in: str | None = None
-    if trained is not None:
-        model_path = str(trained)
-    else:
-        cache_dir = model_dir(settings)
-        default = await trio.to_thread.run_sync(default_model_file, cache_dir)
-        model_path = str(default)
-        if not await trio.to_thread.run_sync(default.exists):
-            train_in = str(cache_dir)
+    model_path, train_in = await trio.to_thread.run_sync(_classifier_model, settings)
     async with open_worker_pool(job_timeout=120.0) as pool, trio.open_nursery() as warming:
         ready = trio.Event()
         warming.start_soon(_warm_up, pool, model_path, ready, train_in, name="workers:warm-up")
@@ -104,6 +95,17 @@ async def open_workers(settings: Settings) -> AsyncIterator[Workers]:
             yield Workers(pool, model_path, ready)
         finally:
             warming.cancel_scope.cancel()  # a crawl shorter than the warm-up
+
+
+def _classifier_model(settings: Settings) -> tuple[str, str | None]:
+    """(the model the crawl classifies with, the cache dir to train the default model
+    into first when it is not there yet). Blocking: file checks."""
+    trained = trained_model(settings.data_dir)
+    if trained is not None:
+        return str(trained), None
+    cache_dir = model_dir(settings)
+    default = default_model_file(cache_dir)
+    return str(default), None if default.exists() else str(cache_dir)
 
 
 async def _warm_up(

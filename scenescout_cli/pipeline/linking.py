@@ -380,16 +380,20 @@ class Linker:
 
     def _place(self, event_id: uuid.UUID, home: Partition) -> None:
         """Put a held event in partition ``home`` (moving it from its old one)."""
-        old = self._home.get(event_id)
-        if old == home:
+        if self._home.get(event_id) == home:
             return
+        self._unplace(event_id)
+        self._home[event_id] = home
+        self._by_partition.setdefault(home, set()).add(event_id)
+
+    def _unplace(self, event_id: uuid.UUID) -> None:
+        """Take an event out of the partition it is in, if any."""
+        old = self._home.pop(event_id, None)
         if old is not None:
             partners = self._by_partition[old]
             partners.discard(event_id)
             if not partners:
                 del self._by_partition[old]
-        self._home[event_id] = home
-        self._by_partition.setdefault(home, set()).add(event_id)
 
     def committed(self, links: int) -> None:
         """Storage has committed the first ``links`` links this Linker made (counted
@@ -474,12 +478,7 @@ class Linker:
         del members[identity]
         if not members:
             del self.members[event_id]
-            home = self._home.pop(event_id, None)
-            if home is not None:
-                partners = self._by_partition[home]
-                partners.discard(event_id)
-                if not partners:
-                    del self._by_partition[home]
+            self._unplace(event_id)
             return
         rest = list(members.values())
         merged = merge(rest)

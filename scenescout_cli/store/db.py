@@ -335,19 +335,11 @@ def _batch_row(city: str, link: Link, seq: int) -> tuple[Any, ...]:
     empty for an ``event_only`` link, whose record's row is not written."""
     merged = link.merged
     record = link.record
+    event = (str(link.event_id), city, *(getattr(merged, c) for c in _CONTENT_COLUMNS))
     if link.event_only:
-        return (
-            str(link.event_id),
-            city,
-            *(getattr(merged, c) for c in _CONTENT_COLUMNS),
-            *(None,) * 6,
-            seq,
-            True,
-        )
+        return (*event, *(None,) * 6, seq, True)
     return (
-        str(link.event_id),
-        city,
-        *(getattr(merged, c) for c in _CONTENT_COLUMNS),
+        *event,
         record.source,
         record.source_id,
         record.fetched_at or dt.datetime.now(dt.UTC),
