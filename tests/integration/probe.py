@@ -20,3 +20,11 @@ def imported_after(module: str, name: str) -> bool:
     """Whether importing ``module`` leaves ``name`` imported in the process."""
     importlib.import_module(module)
     return name in sys.modules
+
+
+def blas_threads() -> list[int]:
+    """The thread count of each BLAS library numpy loads here (imports numpy)."""
+    import numpy  # noqa: F401  (loads its BLAS)
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]

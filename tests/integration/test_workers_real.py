@@ -182,6 +182,15 @@ async def test_a_worker_imports_no_trio(job_module: str) -> None:
             assert not await pool.run(probe.imported_after, job_module, name), name
 
 
+async def test_a_worker_starts_no_blas_threads() -> None:
+    """numpy's BLAS in a worker runs on the job's thread: scoring uses none, and an
+    idle BLAS thread a core spun for ~1% of a 10k crawl's CPU."""
+    async with open_worker_pool(1, job_timeout=60.0) as pool:
+        threads = await pool.run(probe.blas_threads)
+    assert threads  # numpy loaded a BLAS
+    assert set(threads) == {1}
+
+
 async def test_the_pool_runs_the_image_job_from_its_own_module() -> None:
     """``images.render_variants`` is ``render``'s: unpickled in a worker, it imports
     the job's module, not the crawl's side of images."""
