@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import operator
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -99,6 +100,28 @@ class Query:
             f"{w.start.isoformat()}/{w.end.isoformat()}"
         )
         return f"{key}:{self.target}" if self.target else key
+
+    @classmethod
+    def from_key(cls, key: str) -> Query:
+        """The query a ``key`` was made from (its area to the key's rounding: 5 decimal
+        places of a degree, 6 significant digits of the radius). Errors: ValueError."""
+        match = _QUERY_KEY.fullmatch(key)
+        if match is None:
+            raise ValueError(f"not a query key: {key[:120]!r}")
+        area = Area(float(match["lat"]), float(match["lon"]), float(match["radius"]))
+        start = dt.datetime.fromisoformat(match["start"])
+        end = dt.datetime.fromisoformat(match["end"])
+        return cls(match["source"], area, Window(start, end), match["target"])
+
+
+_ISO_AWARE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?[+-]\d\d:\d\d"
+#: ``Query.key``'s format: the window's ends are aware ISO times, whose colons come
+#: before the target's
+_QUERY_KEY = re.compile(
+    r"(?P<source>[^:]+):(?P<lat>[-+\d.e]+),(?P<lon>[-+\d.e]+),(?P<radius>[-+\d.e]+)km:"
+    rf"(?P<start>{_ISO_AWARE})/(?P<end>{_ISO_AWARE})(?::(?P<target>.+))?",
+    re.DOTALL,
+)
 
 
 @attrs.frozen

@@ -2,7 +2,9 @@
 
 One task group per source, each with its own client (rate limit, concurrency cap,
 retries) and ``SOURCE_CONCURRENCY`` fetchers. A query whose total exceeds the
-source's paging cap is split (``planner.split_query``) and its parts run instead.
+source's paging cap is split (``planner.split_query``) and its parts run instead; so
+is one holding a query that recent crawls had to split (``planner.SplitMemory``),
+without fetching its first page.
 
 Isolation: a query that fails (after retries) is counted and the source goes on; a
 source whose credentials or quota are refused stops alone, marked ``failed``; the
@@ -26,7 +28,7 @@ from ..sources.http import SourceClient
 from ..store.db import QueryProgress
 from . import capacities
 from .messages import QuerySplit, RawPage
-from .planner import can_split, split_query
+from .planner import SplitMemory, can_split, split_query
 from .stats import SourceStats
 
 #: Errors that stop a whole source (the others go on): credentials refused, the
@@ -47,6 +49,8 @@ class SourceRuntime:
     query_timeout: float = 600.0
     #: progress of a resumed plan: query key → what was committed
     progress: Mapping[str, QueryProgress] = attrs.field(factory=dict)
+    #: the queries recent crawls of the city had to split
+    split_memory: SplitMemory = attrs.field(factory=SplitMemory)
 
 
 async def discover(
@@ -158,8 +162,10 @@ async def run_query(
 
     A resumed plan's progress is honoured: a query already done is skipped, a split
     one goes straight to its parts, a query paged part-way continues from the cursor
-    after its last stored page. The query's deadline (``runtime.query_timeout``)
-    counts time spent fetching, not time spent waiting for the pipeline.
+    after its last stored page. A fresh query that holds one a recent crawl had to
+    split (``runtime.split_memory``) goes straight to its parts too. The query's
+    deadline (``runtime.query_timeout``) counts time spent fetching, not time spent
+    waiting for the pipeline.
     """
     adapter: SourceAdapter = runtime.adapter
     stats = runtime.stats
@@ -169,6 +175,11 @@ async def run_query(
         return
     if resumed is not None and resumed.state == "split":
         await _run_parts(runtime, query, raw, announce=False)
+        return
+    if resumed is None and can_split(query) and runtime.split_memory.must_split(query):
+        # it holds a query a recent crawl had to split: too large, as surely as that was
+        stats.splits_ahead += 1
+        await _run_parts(runtime, query, raw, announce=True)
         return
     number = resumed.pages if resumed is not None else 0
     cursor = resumed.cursor if resumed is not None else None

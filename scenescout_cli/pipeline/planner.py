@@ -4,12 +4,19 @@ Pure functions. A query whose result count exceeds its source's cap is split —
 time first (halves), then space (four overlapping quarter circles) — until every
 query fits, so coverage is complete. Overlaps only repeat records, which the
 pipeline recognises by (source, source_id).
+
+Learning that a query is too large costs its first page. ``SplitMemory`` holds the
+queries recent crawls of the city had to split: a query that holds one of them, in
+time and in space, is too large as surely as it was (counts only grow with the
+query), so discovery splits it without asking.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
+from collections.abc import Iterable
 
 from ..model import Area, Query, Window
 
@@ -48,6 +55,63 @@ def split_query(query: Query) -> list[Query]:
             Query(query.source, query.area, Window(middle, w.end), query.target),
         ]
     return [Query(query.source, area, w, query.target) for area in quarter_areas(query.area)]
+
+
+#: slack when one area holds another: keys round centres to ~1 m and radii to 6 digits
+_HOLDS_SLACK_KM = 0.005
+
+
+class SplitMemory:
+    """The queries earlier crawls had to split (they were over their source's cap),
+    and whether a new query holds one of them (``must_split``).
+
+    Split queries are kept by (source, target) in order of their start; a query is
+    checked against those starting within its window. The world changes between
+    crawls: a query that shrank below the cap since is split all the same, which
+    costs its parts' first pages (one request more than its own page would have).
+    """
+
+    def __init__(self, split: Iterable[Query] = ()) -> None:
+        self._by_kind: dict[tuple[str, str | None], list[tuple[dt.datetime, Query]]] = {}
+        for query in split:
+            self._by_kind.setdefault((query.source, query.target), []).append(
+                (query.window.start, query)
+            )
+        for queries in self._by_kind.values():
+            queries.sort(key=lambda pair: pair[0])
+
+    @classmethod
+    def from_keys(cls, keys: Iterable[str]) -> SplitMemory:
+        """From stored query keys (``Query.key``); a key it cannot read is left out."""
+        queries = []
+        for key in keys:
+            try:
+                queries.append(Query.from_key(key))
+            except ValueError:
+                continue
+        return cls(queries)
+
+    def __len__(self) -> int:
+        return sum(len(queries) for queries in self._by_kind.values())
+
+    def must_split(self, query: Query) -> bool:
+        """Whether ``query`` holds, in window and area, a query that was split."""
+        queries = self._by_kind.get((query.source, query.target))
+        if not queries:
+            return False
+        window = query.window
+        first = bisect.bisect_left(queries, window.start, key=lambda pair: pair[0])
+        for start, split in queries[first:]:
+            if start >= window.end:
+                break
+            if split.window.end <= window.end and _holds(query.area, split.area):
+                return True
+        return False
+
+
+def _holds(outer: Area, inner: Area) -> bool:
+    distance = haversine_km(outer.lat, outer.lon, inner.lat, inner.lon)
+    return distance + inner.radius_km <= outer.radius_km + _HOLDS_SLACK_KM
 
 
 def quarter_areas(area: Area) -> list[Area]:

@@ -47,13 +47,15 @@ from .ingest_worker import EngineProcess, open_ingest_engine, start_engine_proce
 from .launch import CrawlOptions
 from .linking import Loader
 from .messages import Item, QuerySplit, RawPage
-from .planner import crawl_window
+from .planner import SplitMemory, crawl_window
 from .processing import Enricher, process
 from .stats import RunStats
 from .storage import CRASH_VARIABLE, crash_point, store_items
 
 #: An unfinished crawl with the same arguments younger than this is resumed, not restarted.
 RESUME_WITHIN = dt.timedelta(hours=6)
+#: Queries that crawls of the city begun this recently had to split are split at once.
+SPLIT_MEMORY = dt.timedelta(days=7)
 EXIT_CODES = {"succeeded": 0, "partial": 1, "failed": 1, "interrupted": 130}
 #: Seconds the run may spend recording its end after it was cancelled outright.
 FINAL_WRITE_GRACE = 5.0
@@ -158,8 +160,12 @@ async def crawl(
                             f"resuming the unfinished crawl of {plan.window_start:%Y-%m-%d %H:%M} "
                             f"UTC ({len(plan.progress)} queries already stored)"
                         )
+                    split_memory = SplitMemory.from_keys(
+                        await store.recent_splits(options.city.slug, SPLIT_MEMORY)
+                    )
                     for runtime in runtimes.values():
                         runtime.progress = plan.progress
+                        runtime.split_memory = split_memory
                     known = await store.known_hashes(options.city.slug)
                     first_crawl = not await store.has_events(options.city.slug)
                     adapters = {name: runtime.adapter for name, runtime in runtimes.items()}

@@ -23,6 +23,8 @@ class SourceStats:
     queries_planned: int = 0
     queries_done: int = 0
     queries_split: int = 0
+    #: of those, split without their first page: a recent crawl had to split them
+    splits_ahead: int = 0
     queries_failed: int = 0
     pages: int = 0
     records: int = 0

@@ -839,6 +839,17 @@ class Store:
         rows = await self.fetch_all("SELECT EXISTS (SELECT 1 FROM events WHERE city = %s)", (city,))
         return bool(rows[0][0])
 
+    async def recent_splits(self, city: str, within: dt.timedelta) -> list[str]:
+        """The keys of the queries that crawls of ``city`` begun in the last ``within``
+        had to split (``query_progress`` rows in state 'split')."""
+        rows = await self.fetch_all(
+            "SELECT DISTINCT q.query_key FROM query_progress q"
+            " JOIN crawl_plans p ON p.id = q.plan_id"
+            " WHERE p.city = %s AND p.created_at > now() - %s AND q.state = 'split'",
+            (city, within),
+        )
+        return [key for (key,) in rows]
+
     async def known_hashes(self, city: str) -> dict[tuple[str, str], str]:
         """(source, source_id) → content hash of every provider record stored for ``city``."""
         rows = await self.fetch_all(

@@ -136,7 +136,9 @@ def test_a_killed_crawl_resumes_to_the_same_database(
 def test_an_unchanged_recrawl_skips_the_work(
     database_url: str, scenescout_env: dict[str, str]
 ) -> None:
-    """A second crawl finds every record unchanged: nothing is rewritten, last_seen_at moves."""
+    """A second crawl finds every record unchanged: nothing is rewritten, last_seen_at
+    moves. It splits the queries that hold one the first crawl had to split without
+    fetching their first page."""
     first = run_scenescout(CRAWL, scenescout_env)
     assert first.returncode == 0, first.stderr
     updated_before = dict(_query(database_url, "SELECT id, updated_at FROM events"))
@@ -152,3 +154,9 @@ def test_an_unchanged_recrawl_skips_the_work(
         database_url, "SELECT unchanged FROM source_state WHERE source = 'ticketmaster'"
     )
     assert state >= 2_000
+    [(first_stats,), _] = _query(database_url, "SELECT stats FROM crawl_runs ORDER BY id")
+    before, after = first_stats["sources"]["ticketmaster"], stats["sources"]["ticketmaster"]
+    assert before["queries_split"] > 0
+    assert before["splits_ahead"] == 0
+    assert after["splits_ahead"] > 0
+    assert after["requests"] < before["requests"]

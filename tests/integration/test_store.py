@@ -273,6 +273,38 @@ async def test_the_city_lock_admits_one_session(database_url: str) -> None:
         assert await two.try_lock_city("la")
 
 
+async def test_recent_splits_are_the_split_queries_of_the_citys_recent_plans(
+    database_url: str,
+) -> None:
+    """The keys of queries in state 'split' of the city's plans begun within the span,
+    complete or not; not other cities', not older plans', not other states."""
+    settings = load_settings(
+        {"SCENESCOUT_DATABASE_URL": database_url, "SCENESCOUT_DATA_DIR": "/tmp/unused"}
+    )
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=30)
+    week = dt.timedelta(days=7)
+    async with open_store(settings) as store:
+        plans = {}
+        for name, city in (("old", "nyc"), ("done", "nyc"), ("open", "nyc"), ("la", "la")):
+            plan = await store.open_plan(city, name, start, end, resume_within=dt.timedelta(0))
+            plans[name] = plan.id
+            progress = [
+                db.Progress(plan.id, f"{name}-split", "split"),
+                db.Progress(plan.id, f"{name}-paging", "paging", {"page": 2}, 2),
+                db.Progress(plan.id, f"{name}-done", "done", None, 3),
+            ]
+            await store.write_batch(None, city, Batch(progress=progress))
+        await store.complete_plan(plans["done"])
+        await store.execute(
+            "UPDATE crawl_plans SET created_at = now() - interval '8 days' WHERE id = %s",
+            (plans["old"],),
+        )
+        assert sorted(await store.recent_splits("nyc", week)) == ["done-split", "open-split"]
+        assert await store.recent_splits("la", week) == ["la-split"]
+        assert await store.recent_splits("chicago", week) == []
+
+
 def test_db_migrate_and_info_commands(scenescout_env: dict[str, str]) -> None:
     """`db migrate` is idempotent and `db info` shows the applied migration."""
     first = run_scenescout(["db", "migrate"], scenescout_env)

@@ -17,6 +17,7 @@ from scenescout_cli.model import Area, Query, Window
 from scenescout_cli.pipeline.planner import (
     MIN_RADIUS_KM,
     MIN_WINDOW,
+    SplitMemory,
     can_split,
     crawl_window,
     quarter_areas,
@@ -367,3 +368,94 @@ def test_splitting_keeps_the_query_target() -> None:
     assert {part.target for part in split_query(parent)} == {"organizer:123"}
     longer = attrs.evolve(parent, window=Window(T0, T0 + dt.timedelta(days=2)))
     assert {part.target for part in split_query(longer)} == {"organizer:123"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        Query("ticketmaster", Area(40.7128, -74.006, 25.0), Window(T0, T0 + dt.timedelta(days=30))),
+        # a quarter circle's radius, a southern and western centre, a target with colons
+        Query(
+            "eventbrite",
+            Area(-33.86785, -151.20732, 3.53553),
+            Window(T0 + dt.timedelta(minutes=7, seconds=30), T0 + dt.timedelta(minutes=15)),
+            target="venue:12:34",
+        ),
+    ],
+)
+def test_a_query_is_read_back_from_its_key(query: Query) -> None:
+    assert Query.from_key(query.key) == query
+
+
+@pytest.mark.parametrize(
+    "key", ["", "ticketmaster", "ticketmaster:40.7,-74.0,25km:2026-12-01/2026-12-02"]
+)
+def test_a_key_that_is_not_a_query_key_is_refused(key: str) -> None:
+    with pytest.raises(ValueError, match="not a query key"):
+        Query.from_key(key)
+
+
+NYC = Area(40.7128, -74.006, 25.0)
+THIRTY_DAYS = Window(T0, T0 + dt.timedelta(days=30))
+
+
+def _split_tree(query: Query, depth: int) -> list[Query]:
+    """``query`` and its parts to ``depth`` levels: what a crawl splits of a dense city."""
+    if depth == 0:
+        return []
+    return [query] + [q for part in split_query(query) for q in _split_tree(part, depth - 1)]
+
+
+def test_a_query_that_holds_one_split_before_must_split() -> None:
+    """Counts only grow with the query: one that holds a query over the cap, in time
+    and in space, is over it too."""
+    [west, east, *_] = quarter_areas(NYC)
+    five_minutes = dt.timedelta(minutes=5)
+    day = dt.timedelta(days=1)
+    memory = SplitMemory(
+        [
+            Query("ticketmaster", NYC, Window(T0, T0 + five_minutes)),
+            Query("ticketmaster", west, Window(T0 + day, T0 + day + five_minutes)),
+        ]
+    )
+    assert memory.must_split(Query("ticketmaster", NYC, THIRTY_DAYS))
+    assert memory.must_split(Query("ticketmaster", west, THIRTY_DAYS))
+    wider = Area(NYC.lat, NYC.lon, 30.0)
+    assert memory.must_split(Query("ticketmaster", wider, Window(T0, T0 + five_minutes)))
+    # a window that starts after the one, and ends as the other starts
+    assert not memory.must_split(
+        Query("ticketmaster", NYC, Window(T0 + five_minutes / 5, T0 + day))
+    )
+    # areas that do not hold them: a quarter of NYC (quarters stick out of their
+    # parent, so no quarter holds its parent, nor the parent a quarter), east's
+    assert not memory.must_split(Query("ticketmaster", east, THIRTY_DAYS))
+    assert not memory.must_split(Query("ticketmaster", west, Window(T0, T0 + five_minutes)))
+    # another source; another target
+    assert not memory.must_split(Query("eventbrite", NYC, THIRTY_DAYS))
+    assert not memory.must_split(Query("ticketmaster", NYC, THIRTY_DAYS, target="venue:1"))
+
+
+def test_a_later_crawls_queries_hold_an_earlier_crawls_splits() -> None:
+    """A crawl an hour later plans a window an hour later. Each of its queries down the
+    tree holds a query the earlier crawl split: one of the same level, or, at the
+    window's start, one a level deeper. Below the earlier crawl's deepest split the
+    queries at the start hold none."""
+    earlier = _split_tree(Query("ticketmaster", NYC, THIRTY_DAYS), depth=5)
+    memory = SplitMemory.from_keys(query.key for query in earlier)
+    assert len(memory) == 1 + 2 + 4 + 8 + 16
+    hour = dt.timedelta(hours=1)
+    later = Query("ticketmaster", NYC, Window(THIRTY_DAYS.start + hour, THIRTY_DAYS.end + hour))
+    tree = _split_tree(later, depth=4)
+    assert all(memory.must_split(query) for query in tree)
+    first_leaf = split_query(
+        min(tree, key=lambda q: (q.window.end - q.window.start, q.window.start))
+    )[0]
+    assert first_leaf.window.start == later.window.start
+    assert not memory.must_split(first_leaf)
+
+
+def test_split_memory_leaves_out_keys_it_cannot_read() -> None:
+    query = Query("ticketmaster", NYC, THIRTY_DAYS)
+    memory = SplitMemory.from_keys(["not a key", query.key])
+    assert len(memory) == 1
+    assert memory.must_split(query)

@@ -13,11 +13,13 @@ import trio
 import trio.testing
 from trio.testing import wait_all_tasks_blocked
 
-from scenescout_cli.model import Event, Query, Reject
+from scenescout_cli.model import Event, Page, Query, Reject, Window
 from scenescout_cli.pipeline import capacities
-from scenescout_cli.pipeline.discovery import SourceRuntime
+from scenescout_cli.pipeline.discovery import SourceRuntime, run_query
+from scenescout_cli.pipeline.messages import QuerySplit, RawPage
+from scenescout_cli.pipeline.planner import SplitMemory
 from scenescout_cli.pipeline.run import run_pipeline
-from scenescout_cli.pipeline.stats import RunStats
+from scenescout_cli.pipeline.stats import RunStats, SourceStats
 from scenescout_cli.pipeline.storage import store_items
 from scenescout_cli.sources.http import RetryPolicy, SourceClient, TokenBucket
 from scenescout_cli.store.db import WriteResult
@@ -80,7 +82,6 @@ async def _crawl(
     scope: trio.CancelScope | None = None,
     handler=None,  # type: ignore[no-untyped-def]
 ) -> RunStats:
-    from scenescout_cli.model import Window
 
     stats = RunStats(city=CITY.slug)
     window = Window(T0, T0 + dt.timedelta(days=WINDOW_DAYS))
@@ -130,10 +131,6 @@ async def test_a_split_query_does_not_hold_its_first_page_while_its_parts_run(
     """The first page of a query over the cap only says it must be split; its parts
     fetch those records again. No such page is alive while the parts run (each level
     of a deep split held one, for every fetcher: tens of MiB in a large city)."""
-    from scenescout_cli.model import Page, Window
-    from scenescout_cli.pipeline.discovery import run_query
-    from scenescout_cli.pipeline.messages import QuerySplit, RawPage
-    from scenescout_cli.pipeline.stats import SourceStats
 
     class Records(list):  # type: ignore[type-arg]
         """A page's records that a weak reference can watch."""
@@ -168,6 +165,73 @@ async def test_a_split_query_does_not_hold_its_first_page_while_its_parts_run(
     # 48 hours split into 2 × 24 and 4 × 12 (each over the cap), then 8 parts of 6 hours
     assert len(probes) == 1 + 2 + 4
     assert len(fetched) == 1 + 2 + 4 + 8
+
+
+async def _run_query_counting(
+    query: Query, memory: SplitMemory | None = None
+) -> tuple[list[Query], list[str], SourceStats]:
+    """``run_query`` against a provider of 5 records an hour (cap 30): the queries it
+    fetched a first page of, the keys of the splits it announced, its figures."""
+    fetched: list[Query] = []
+    announced: list[str] = []
+
+    class Client:
+        async def fetch_page(self, query: Query, cursor: object, *, packed: bool) -> Page:
+            await trio.lowlevel.checkpoint()
+            fetched.append(query)
+            hours = (query.window.end - query.window.start) / dt.timedelta(hours=1)
+            total = round(hours * 5)
+            return Page([{"id": f"{query.key}-{n}"} for n in range(min(total, 10))], None, total)
+
+    stats = SourceStats("ticketmaster")
+    runtime = SourceRuntime(FakeAdapter(), Client(), stats)  # type: ignore[arg-type]
+    if memory is not None:
+        runtime.split_memory = memory
+    send, recv = trio.open_memory_channel[RawPage | QuerySplit](0)
+    async with trio.open_nursery() as nursery:
+
+        async def drain() -> None:
+            async with recv:
+                async for item in recv:
+                    if isinstance(item, QuerySplit):
+                        announced.append(item.query_key)
+
+        nursery.start_soon(drain)
+        async with send:
+            await run_query(runtime, query, send)
+    return fetched, announced, stats
+
+
+async def test_a_query_a_recent_crawl_had_to_split_is_split_without_its_first_page(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Learning that a query is too large costs its first page: a crawl after one that
+    had to split queries splits those that hold them at once, and still reaches every
+    query that fits. It announces its splits again, for the crawl after it."""
+    window = Window(T0, T0 + dt.timedelta(hours=48))
+    first, splits, stats = await _run_query_counting(Query("ticketmaster", CITY.area, window))
+    # 48 hours split into 2 × 24 and 4 × 12 (each over the cap), then 8 parts of 6 hours
+    assert len(first) == 1 + 2 + 4 + 8
+    assert (stats.queries_split, stats.splits_ahead) == (7, 0)
+
+    again, splits_again, stats = await _run_query_counting(
+        Query("ticketmaster", CITY.area, window), SplitMemory.from_keys(splits)
+    )
+    assert set(again) == {query for query in first if query.key not in splits}  # the 8 parts
+    assert len(again) == 8
+    assert (stats.queries_split, stats.splits_ahead) == (7, 7)
+    assert sorted(splits_again) == sorted(splits)
+
+    # an hour later, the window an hour later: the root and the queries that do not
+    # start at the window's start hold a split of the first crawl
+    later = Window(window.start + dt.timedelta(hours=1), window.end + dt.timedelta(hours=1))
+    shifted, _, stats = await _run_query_counting(
+        Query("ticketmaster", CITY.area, later), SplitMemory.from_keys(splits)
+    )
+    assert stats.splits_ahead > 0
+    assert len(shifted) == len(first) - stats.splits_ahead
+    assert len(shifted) < len(first)
+    assert stats.queries_split == 7  # as many splits as without the memory
 
 
 async def test_records_that_fail_validation_reach_the_store_as_rejects(
@@ -327,7 +391,6 @@ async def test_a_stalled_source_does_not_hold_up_the_others(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """While one source's provider never answers, another source still crawls to the end."""
-    from scenescout_cli.model import Window
 
     api = FakeApi.spread(40)
 
@@ -377,7 +440,6 @@ async def test_a_forgotten_repeat_is_linked_again_to_the_same_event(
     """Past the seen-limit a repeat is normalised and linked again — to the same
     canonical event (storage upserts it: nothing new, nothing lost); within the limit
     it is dropped before any work."""
-    from scenescout_cli.model import Window
     from scenescout_cli.pipeline.ingest_stage import ingest
     from scenescout_cli.pipeline.messages import Linked, PageDone, RawPage
 
