@@ -82,7 +82,6 @@ async def _crawl(
     scope: trio.CancelScope | None = None,
     handler=None,  # type: ignore[no-untyped-def]
 ) -> RunStats:
-
     stats = RunStats(city=CITY.slug)
     window = Window(T0, T0 + dt.timedelta(days=WINDOW_DAYS))
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler or api.handler)) as http:
@@ -391,7 +390,6 @@ async def test_a_stalled_source_does_not_hold_up_the_others(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """While one source's provider never answers, another source still crawls to the end."""
-
     api = FakeApi.spread(40)
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -441,7 +439,7 @@ async def test_a_forgotten_repeat_is_linked_again_to_the_same_event(
     canonical event (storage upserts it: nothing new, nothing lost); within the limit
     it is dropped before any work."""
     from scenescout_cli.pipeline.ingest_stage import ingest
-    from scenescout_cli.pipeline.messages import Linked, PageDone, RawPage
+    from scenescout_cli.pipeline.messages import Linked, PageDone
 
     api = FakeApi.spread(12)
     query = Query("ticketmaster", CITY.area, Window(T0, T0 + dt.timedelta(days=30)))
